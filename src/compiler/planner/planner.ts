@@ -1,0 +1,928 @@
+/**
+ * The planner: turns a compiled policy (and entrypoints or queries) into the IR, one `Func` per
+ * rule path and one `Plan` per entrypoint. It plans in continuation-passing style, as OPA's
+ * planner does: every construct that may iterate (a ref with a variable, `some x in xs`) emits
+ * a `ScanStmt` and plans the rest of the body inside it.
+ *
+ * @module
+ */
+
+import type {
+  Body,
+  BuiltinDecl,
+  CompiledPolicy,
+  CompiledQuery,
+  CompiledRule,
+  Expr,
+  Location,
+  RefTerm,
+  RuleSet,
+  Term,
+  With,
+} from '../../rego/index.js'
+import { exprShape, getBuiltin, refName, RegoError, RegoErrors, termVars } from '../../rego/index.js'
+import type { Block, Func, Local, Operand, Plan, Policy, Stmt } from '../ir/types.js'
+import { DATA_LOCAL, FIRST_FREE_LOCAL, INPUT_LOCAL } from '../ir/types.js'
+
+/** What to plan: entrypoints like `pkg/rule`, and/or named compiled queries. */
+export interface PlanOptions {
+  entrypoints?: string[]
+  queries?: { name: string; query: CompiledQuery }[]
+}
+
+type Iter = () => void
+type OpIter = (op: Operand) => void
+type StmtBody<T> = T extends Stmt ? Omit<T, 'file' | 'row' | 'col'> : never
+
+/** Plan-time context that changes which funcs a call resolves to (`with` on functions/data). */
+interface PlanCtx {
+  /** Mocked functions and builtins: name → replacement term. */
+  mocks: Map<string, Term>
+  /** Data paths replaced with `with data.x as ...` that cover rules. */
+  dataOverrides: string[][]
+}
+
+interface TrieNode {
+  children: Map<string, TrieNode>
+  set?: RuleSet
+}
+
+interface Saved {
+  block: Block
+  env: Map<string, Local>
+  loc: Location | undefined
+  ctx: PlanCtx
+}
+
+const EMPTY_CTX: PlanCtx = { mocks: new Map(), dataOverrides: [] }
+
+function fail(message: string, location: Location | undefined, code = 'rego_compile_error'): never {
+  const loc = location ?? { file: '', row: 0, col: 0, offset: 0 }
+  throw new RegoErrors([new RegoError(code, message, loc)])
+}
+
+function isPrefix(a: string[], b: string[]): boolean {
+  return a.length <= b.length && a.every((x, i) => b[i] === x)
+}
+
+/** The planner for one policy; call `plan()` once. */
+export class Planner {
+  readonly #compiled: CompiledPolicy
+  readonly #strings: string[] = []
+  readonly #stringIndex = new Map<string, number>()
+  readonly #files: string[] = []
+  readonly #funcs = new Map<string, Func>()
+  readonly #builtins = new Map<string, number>()
+  readonly #trie: TrieNode = { children: new Map() }
+  readonly #ctxNames = new Map<string, number>()
+  #next: Local = FIRST_FREE_LOCAL
+  #block: Block = { stmts: [] }
+  #env = new Map<string, Local>()
+  #loc: Location | undefined
+  #ctx: PlanCtx = EMPTY_CTX
+
+  constructor(compiled: CompiledPolicy) {
+    this.#compiled = compiled
+    for (const p of compiled.packages) this.#node(p)
+    for (const set of compiled.rules.values()) this.#node(set.path).set = set
+  }
+
+  #node(path: string[]): TrieNode {
+    let n = this.#trie
+    for (const p of path) {
+      let c = n.children.get(p)
+      if (!c) {
+        c = { children: new Map() }
+        n.children.set(p, c)
+      }
+      n = c
+    }
+    return n
+  }
+
+  /** Plans the entrypoints and queries into a policy. */
+  plan(options: PlanOptions): Policy {
+    const plans: Plan[] = []
+    for (const ep of options.entrypoints ?? []) {
+      const path = ep.split('/').filter((s) => s !== '')
+      plans.push(
+        this.#planBlock(ep, () => {
+          const loc: Location = { file: '', row: 0, col: 0, offset: 0 }
+          const terms: Term[] = path.map((value) => ({ type: 'string', value, location: loc }))
+          this.#dataRef(terms, undefined, (op) => {
+            const row = this.#local()
+            this.#emit({ type: 'MakeObjectStmt', target: row })
+            this.#emit({ type: 'ObjectInsertStmt', object: row, key: this.#str('result'), value: op })
+            this.#emit({ type: 'ResultSetAddStmt', value: row })
+          })
+        }),
+      )
+    }
+    for (const q of options.queries ?? []) {
+      plans.push(
+        this.#planBlock(q.name, () => {
+          this.#body(q.query.body, 0, () => {
+            const row = this.#local()
+            this.#emit({ type: 'MakeObjectStmt', target: row })
+            for (const v of q.query.vars) {
+              const l = this.#env.get(v)
+              if (l === undefined) continue
+              this.#emit({ type: 'ObjectInsertStmt', object: row, key: this.#str(v), value: { type: 'local', value: l } })
+            }
+            this.#emit({ type: 'ResultSetAddStmt', value: row })
+          })
+        }),
+      )
+    }
+    return {
+      static: {
+        strings: this.#strings.map((value) => ({ value })),
+        builtin_funcs: [...this.#builtins].map(([name, arity]) => ({ name, arity })),
+        files: this.#files.map((value) => ({ value })),
+      },
+      plans: { plans },
+      funcs: { funcs: [...this.#funcs.values()] },
+    }
+  }
+
+  #planBlock(name: string, f: () => void): Plan {
+    const saved = this.#save()
+    this.#block = { stmts: [] }
+    this.#env = new Map()
+    this.#ctx = EMPTY_CTX
+    f()
+    const plan = { name, blocks: [this.#block] }
+    this.#restore(saved)
+    return plan
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Emission helpers
+
+  #save(): Saved {
+    return { block: this.#block, env: this.#env, loc: this.#loc, ctx: this.#ctx }
+  }
+
+  #restore(s: Saved): void {
+    this.#block = s.block
+    this.#env = s.env
+    this.#loc = s.loc
+    this.#ctx = s.ctx
+  }
+
+  #local(): Local {
+    return this.#next++
+  }
+
+  #str(s: string): Operand {
+    return { type: 'string_index', value: this.#strIndex(s) }
+  }
+
+  #strIndex(s: string): number {
+    let i = this.#stringIndex.get(s)
+    if (i === undefined) {
+      i = this.#strings.length
+      this.#strings.push(s)
+      this.#stringIndex.set(s, i)
+    }
+    return i
+  }
+
+  #emit(stmt: StmtBody<Stmt>): void {
+    const loc = this.#loc
+    let file = 0
+    if (loc) {
+      file = this.#files.indexOf(loc.file)
+      if (file < 0) file = this.#files.push(loc.file) - 1
+    }
+    this.#block.stmts.push({ ...stmt, file, row: loc?.row ?? 0, col: loc?.col ?? 0 } as Stmt)
+  }
+
+  /** Plans `f` into a fresh block and returns it; the env is restored afterwards. */
+  #nested(f: () => void): Block {
+    const saved = this.#save()
+    this.#block = { stmts: [] }
+    this.#env = new Map(this.#env)
+    f()
+    const b = this.#block
+    this.#restore(saved)
+    return b
+  }
+
+  #false(): void {
+    this.#emit({ type: 'EqualStmt', a: { type: 'bool', value: true }, b: { type: 'bool', value: false } })
+  }
+
+  #toLocal(op: Operand): Local {
+    if (op.type === 'local') return op.value
+    const l = this.#local()
+    this.#emit({ type: 'AssignVarStmt', source: op, target: l })
+    return l
+  }
+
+  #int(n: number): Local {
+    const l = this.#local()
+    this.#emit({ type: 'MakeNumberIntStmt', value: n, target: l })
+    return l
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Bodies and expressions
+
+  #body(body: Body, i: number, iter: Iter): void {
+    if (i >= body.length) return iter()
+    this.#expr(body[i]!, () => this.#body(body, i + 1, iter))
+  }
+
+  #expr(e: Expr, iter: Iter): void {
+    this.#loc = e.location
+    if (e.with.length > 0) return this.#with(e, 0, iter)
+    if (e.negated) {
+      const block = this.#nested(() => this.#exprInner(e, () => {}))
+      this.#loc = e.location
+      this.#emit({ type: 'NotStmt', block })
+      return iter()
+    }
+    this.#exprInner(e, iter)
+  }
+
+  #exprInner(e: Expr, iter: Iter): void {
+    const s = exprShape(e)
+    switch (s.kind) {
+      case 'some':
+        for (const v of s.decl.vars) this.#env.delete(v.value)
+        return iter()
+      case 'somein': {
+        const { key, value, collection } = s.decl
+        return this.#term(collection, (op) => {
+          const src = this.#toLocal(op)
+          const k = this.#local()
+          const v = this.#local()
+          const block = this.#nested(() => {
+            for (const x of [...(key ? termVars(key) : []), ...termVars(value)]) this.#env.delete(x)
+            const next = (): void => this.#unifyOp(value, { type: 'local', value: v }, iter)
+            if (key) this.#unifyOp(key, { type: 'local', value: k }, next)
+            else next()
+          })
+          this.#emit({ type: 'ScanStmt', source: src, key: k, value: v, block })
+        })
+      }
+      case 'every': {
+        const d = s.decl
+        const block = this.#nested(() => {
+          this.#term(d.domain, (op) => {
+            const src = this.#toLocal(op)
+            const k = this.#local()
+            const v = this.#local()
+            const scan = this.#nested(() => {
+              this.#env.set(d.value.value, v)
+              if (d.key) this.#env.set(d.key.value, k)
+              const inner = this.#nested(() => this.#body(d.body, 0, () => {}))
+              this.#emit({ type: 'NotStmt', block: inner })
+            })
+            this.#emit({ type: 'ScanStmt', source: src, key: k, value: v, block: scan })
+          })
+        })
+        this.#loc = e.location
+        this.#emit({ type: 'NotStmt', block })
+        return iter()
+      }
+      case 'term':
+        return this.#term(s.term, (op) => {
+          this.#emit({ type: 'NotEqualStmt', a: op, b: { type: 'bool', value: false } })
+          iter()
+        })
+      case 'call': {
+        if (s.op === 'eq') return this.#unify(s.args[0]!, s.args[1]!, iter)
+        if (s.op === 'assign') {
+          return this.#term(s.args[1]!, (op) => {
+            for (const v of termVars(s.args[0]!)) this.#env.delete(v)
+            this.#unifyOp(s.args[0]!, op, iter)
+          })
+        }
+        const arity = this.#arity(s.operator)
+        if (arity !== undefined && s.args.length === arity + 1) {
+          const out = s.args[arity]!
+          return this.#call(s.operator, s.args.slice(0, arity), (r) => this.#unifyOp(out, r, iter))
+        }
+        const decl = this.#decl(refName(s.operator) ?? '')
+        return this.#call(s.operator, s.args, (r) => {
+          if (decl && !decl.result) return iter()
+          this.#emit({ type: 'NotEqualStmt', a: r, b: { type: 'bool', value: false } })
+          iter()
+        })
+      }
+    }
+  }
+
+  /** `with` modifiers: input/data through `WithStmt`, functions by plan-time replacement. */
+  #with(e: Expr, i: number, iter: Iter): void {
+    if (i >= e.with.length) {
+      const bare: Expr = { ...e, with: [] }
+      return this.#expr(bare, iter)
+    }
+    const w: With = e.with[i]!
+    const target = w.target.value
+    const root = target[0]
+    const path: string[] = []
+    for (const t of target.slice(1)) {
+      if (t.type !== 'string') fail('unsupported: with target with a non-string key', w.location)
+      path.push(t.value)
+    }
+    const isRoot = root?.type === 'var' && (root.value === 'input' || root.value === 'data')
+    const name = refName(w.target)
+    const isFunc =
+      name !== undefined &&
+      (!isRoot || (root?.type === 'var' && root.value === 'data' && this.#compiled.rules.get(JSON.stringify(path))?.kind === 'function'))
+    if (isFunc) {
+      const saved = this.#ctx
+      const mocks = new Map(saved.mocks)
+      mocks.set(name, w.value)
+      this.#ctx = { ...saved, mocks }
+      this.#with(e, i + 1, () => {
+        const inner = this.#ctx
+        this.#ctx = saved
+        iter()
+        this.#ctx = inner
+      })
+      this.#ctx = saved
+      return
+    }
+    if (!isRoot) fail('unsupported: with target', w.location)
+    this.#loc = w.location
+    this.#term(w.value, (val) => {
+      const local = root.type === 'var' && root.value === 'input' ? INPUT_LOCAL : DATA_LOCAL
+      const saved = this.#ctx
+      const overrides =
+        local === DATA_LOCAL && this.#touchesRules(path) ? [...saved.dataOverrides, path] : saved.dataOverrides
+      const orig = this.#local()
+      this.#emit({ type: 'AssignVarStmt', source: { type: 'local', value: local }, target: orig })
+      this.#ctx = { ...saved, dataOverrides: overrides }
+      const block = this.#nested(() => {
+        this.#with(e, i + 1, () => {
+          const inner = this.#ctx
+          this.#ctx = saved
+          // The rest of the body runs with the original document put back.
+          const undo = this.#nested(() => iter())
+          this.#emit({ type: 'WithStmt', local, path: [], value: { type: 'local', value: orig }, block: undo })
+          this.#ctx = inner
+        })
+      })
+      this.#loc = w.location
+      this.#emit({ type: 'WithStmt', local, path: path.map((p) => this.#strIndex(p)), value: val, block })
+      this.#ctx = saved
+    })
+  }
+
+  #touchesRules(path: string[]): boolean {
+    for (const set of this.#compiled.rules.values()) {
+      if (isPrefix(path, set.path) || isPrefix(set.path, path)) return true
+    }
+    return false
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Unification
+
+  /** True if `t` has an unbound var in a pattern position (bare, or inside array/object literals). */
+  #isPattern(t: Term): boolean {
+    switch (t.type) {
+      case 'var':
+        return !this.#bound(t.value)
+      case 'array':
+        return t.value.some((x) => this.#isPattern(x))
+      case 'object':
+        return t.value.some(([, v]) => this.#isPattern(v))
+      default:
+        return false
+    }
+  }
+
+  #bound(name: string): boolean {
+    return name === 'input' || name === 'data' || this.#env.has(name)
+  }
+
+  #unify(a: Term, b: Term, iter: Iter): void {
+    if (a.type === 'array' && b.type === 'array') {
+      if (a.value.length !== b.value.length) return this.#false()
+      const go = (i: number): void => {
+        if (i >= a.value.length) return iter()
+        this.#unify(a.value[i]!, b.value[i]!, () => go(i + 1))
+      }
+      return go(0)
+    }
+    if (this.#isPattern(a)) {
+      if (this.#isPattern(b) && (a.type === 'var' || b.type === 'var')) {
+        fail(`var ${a.type === 'var' ? a.value : (b as { value: string }).value} is unsafe`, a.location, 'rego_unsafe_var_error')
+      }
+      return this.#term(b, (op) => this.#unifyOp(a, op, iter))
+    }
+    if (this.#isPattern(b)) return this.#term(a, (op) => this.#unifyOp(b, op, iter))
+    this.#term(a, (oa) =>
+      this.#term(b, (ob) => {
+        this.#emit({ type: 'EqualStmt', a: oa, b: ob })
+        iter()
+      }),
+    )
+  }
+
+  /** Unifies a term (maybe a pattern) with a value already in an operand. */
+  #unifyOp(t: Term, op: Operand, iter: Iter): void {
+    if (t.type === 'var' && !this.#bound(t.value)) {
+      this.#env.set(t.value, this.#toLocal(op))
+      return iter()
+    }
+    if (t.type === 'array' && this.#isPattern(t)) {
+      const src = this.#toLocal(op)
+      this.#emit({ type: 'IsArrayStmt', source: { type: 'local', value: src } })
+      const n = this.#local()
+      this.#emit({ type: 'LenStmt', source: { type: 'local', value: src }, target: n })
+      const want = this.#int(t.value.length)
+      this.#emit({ type: 'EqualStmt', a: { type: 'local', value: n }, b: { type: 'local', value: want } })
+      const go = (i: number): void => {
+        if (i >= t.value.length) return iter()
+        const idx = this.#int(i)
+        const el = this.#local()
+        this.#emit({ type: 'DotStmt', source: { type: 'local', value: src }, key: { type: 'local', value: idx }, target: el })
+        this.#unifyOp(t.value[i]!, { type: 'local', value: el }, () => go(i + 1))
+      }
+      return go(0)
+    }
+    if (t.type === 'object' && this.#isPattern(t)) {
+      const src = this.#toLocal(op)
+      this.#emit({ type: 'IsObjectStmt', source: { type: 'local', value: src } })
+      const n = this.#local()
+      this.#emit({ type: 'LenStmt', source: { type: 'local', value: src }, target: n })
+      const want = this.#int(t.value.length)
+      this.#emit({ type: 'EqualStmt', a: { type: 'local', value: n }, b: { type: 'local', value: want } })
+      const go = (i: number): void => {
+        if (i >= t.value.length) return iter()
+        const [k, v] = t.value[i]!
+        this.#term(k, (ko) => {
+          const el = this.#local()
+          this.#emit({ type: 'DotStmt', source: { type: 'local', value: src }, key: ko, target: el })
+          this.#unifyOp(v, { type: 'local', value: el }, () => go(i + 1))
+        })
+      }
+      return go(0)
+    }
+    this.#term(t, (o) => {
+      this.#emit({ type: 'EqualStmt', a: o, b: op })
+      iter()
+    })
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Terms
+
+  #term(t: Term, iter: OpIter): void {
+    switch (t.type) {
+      case 'null': {
+        const l = this.#local()
+        this.#emit({ type: 'MakeNullStmt', target: l })
+        return iter({ type: 'local', value: l })
+      }
+      case 'boolean':
+        return iter({ type: 'bool', value: t.value })
+      case 'number':
+        return iter({ type: 'local', value: this.#number(t.value) })
+      case 'string':
+        return iter(this.#str(t.value))
+      case 'var': {
+        if (t.value === 'input') return iter({ type: 'local', value: INPUT_LOCAL })
+        if (t.value === 'data') return this.#dataRef([], t, iter)
+        const l = this.#env.get(t.value)
+        if (l === undefined) fail(`var ${t.value} is unsafe`, t.location, 'rego_unsafe_var_error')
+        return iter({ type: 'local', value: l })
+      }
+      case 'ref':
+        return this.#ref(t, iter)
+      case 'array':
+        return this.#terms(t.value, (ops) => {
+          const l = this.#local()
+          this.#emit({ type: 'MakeArrayStmt', capacity: ops.length, target: l })
+          for (const op of ops) this.#emit({ type: 'ArrayAppendStmt', array: l, value: op })
+          iter({ type: 'local', value: l })
+        })
+      case 'set':
+        return this.#terms(t.value, (ops) => {
+          const l = this.#local()
+          this.#emit({ type: 'MakeSetStmt', target: l })
+          for (const op of ops) this.#emit({ type: 'SetAddStmt', set: l, value: op })
+          iter({ type: 'local', value: l })
+        })
+      case 'object':
+        return this.#terms(
+          t.value.flatMap(([k, v]) => [k, v]),
+          (ops) => {
+            const l = this.#local()
+            this.#emit({ type: 'MakeObjectStmt', target: l })
+            for (let i = 0; i < ops.length; i += 2) {
+              this.#emit({ type: 'ObjectInsertStmt', object: l, key: ops[i]!, value: ops[i + 1]! })
+            }
+            iter({ type: 'local', value: l })
+          },
+        )
+      case 'call':
+        return this.#call(t.operator, t.args, iter)
+      case 'arraycomprehension':
+      case 'setcomprehension':
+      case 'objectcomprehension': {
+        const l = this.#local()
+        const loc = this.#loc
+        this.#emit(
+          t.type === 'arraycomprehension'
+            ? { type: 'MakeArrayStmt', capacity: 0, target: l }
+            : t.type === 'setcomprehension'
+              ? { type: 'MakeSetStmt', target: l }
+              : { type: 'MakeObjectStmt', target: l },
+        )
+        const block = this.#nested(() =>
+          this.#body(t.body, 0, () => {
+            if (t.type === 'objectcomprehension') {
+              this.#term(t.key, (k) =>
+                this.#term(t.value, (v) => this.#emit({ type: 'ObjectInsertOnceStmt', object: l, key: k, value: v })),
+              )
+            } else {
+              this.#term(t.term, (v) =>
+                this.#emit(
+                  t.type === 'arraycomprehension'
+                    ? { type: 'ArrayAppendStmt', array: l, value: v }
+                    : { type: 'SetAddStmt', set: l, value: v },
+                ),
+              )
+            }
+          }),
+        )
+        this.#loc = loc
+        this.#emit({ type: 'BlockStmt', blocks: [block] })
+        return iter({ type: 'local', value: l })
+      }
+    }
+  }
+
+  #terms(ts: Term[], iter: (ops: Operand[]) => void, acc: Operand[] = []): void {
+    if (acc.length >= ts.length) return iter(acc)
+    this.#term(ts[acc.length]!, (op) => this.#terms(ts, iter, [...acc, op]))
+  }
+
+  #number(text: string): Local {
+    const l = this.#local()
+    const n = Number(text)
+    if (/^-?\d+$/.test(text) && Number.isSafeInteger(n)) this.#emit({ type: 'MakeNumberIntStmt', value: n, target: l })
+    else this.#emit({ type: 'MakeNumberRefStmt', index: this.#strIndex(text), target: l })
+    return l
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Refs
+
+  #ref(t: RefTerm, iter: OpIter): void {
+    const [head, ...rest] = t.value
+    if (!head) return fail('empty ref', t.location)
+    if (head.type === 'var' && head.value === 'data') return this.#dataRef(rest, t, iter)
+    if (head.type === 'var' && head.value === 'input') return this.#walk(INPUT_LOCAL, rest, iter)
+    this.#term(head, (op) => this.#walk(this.#toLocal(op), rest, iter))
+  }
+
+  /** Dereferences `source` by each operand in turn; unbound var operands iterate. */
+  #walk(source: Local, ops: Term[], iter: OpIter): void {
+    if (ops.length === 0) return iter({ type: 'local', value: source })
+    const [op, ...rest] = ops
+    if (op!.type === 'var' && !this.#bound(op!.value)) {
+      const k = this.#local()
+      const v = this.#local()
+      const name = op!.value
+      const block = this.#nested(() => {
+        this.#env.set(name, k)
+        this.#walk(v, rest, iter)
+      })
+      this.#emit({ type: 'ScanStmt', source, key: k, value: v, block })
+      return
+    }
+    if (this.#isPattern(op!)) {
+      // A composite key with unbound vars (`x[[a, b]]`): iterate and unify.
+      const k = this.#local()
+      const v = this.#local()
+      const block = this.#nested(() => this.#unifyOp(op!, { type: 'local', value: k }, () => this.#walk(v, rest, iter)))
+      this.#emit({ type: 'ScanStmt', source, key: k, value: v, block })
+      return
+    }
+    this.#term(op!, (key) => {
+      const target = this.#local()
+      this.#emit({ type: 'DotStmt', source: { type: 'local', value: source }, key, target })
+      this.#walk(target, rest, iter)
+    })
+  }
+
+  /**
+   * A ref into `data`: follows the rule trie as far as constant keys go, calls the rule's func
+   * when it reaches a rule, reads base data where no rule exists, and otherwise builds the
+   * virtual document of that prefix merged with base data.
+   */
+  #dataRef(ops: Term[], at: Term | undefined, iter: OpIter): void {
+    let node = this.#trie
+    const path: string[] = []
+    let i = 0
+    for (; i < ops.length; i++) {
+      if (node.set) break
+      if (this.#ctx.dataOverrides.some((o) => isPrefix(o, path))) break
+      const op = ops[i]!
+      if (op.type !== 'string') break
+      const child = node.children.get(op.value)
+      if (!child) {
+        // No rule below this key: plain base data.
+        return this.#walk(DATA_LOCAL, ops, iter)
+      }
+      node = child
+      path.push(op.value)
+    }
+    if (this.#ctx.dataOverrides.some((o) => isPrefix(o, path))) return this.#walk(DATA_LOCAL, ops, iter)
+    if (node.set) {
+      if (node.set.kind === 'function') fail(`unsupported: function ${['data', ...path].join('.')} used as a value`, at?.location ?? this.#loc)
+      const result = this.#local()
+      this.#emit({
+        type: 'CallStmt',
+        func: this.#funcFor(node.set),
+        args: [
+          { type: 'local', value: INPUT_LOCAL },
+          { type: 'local', value: DATA_LOCAL },
+        ],
+        result,
+      })
+      return this.#walk(result, ops.slice(i), iter)
+    }
+    const doc = this.#virtual(node, path)
+    this.#walk(doc, ops.slice(i), iter)
+  }
+
+  /** The document at a trie node: its rules' values merged over the base data at `path`. */
+  #virtual(node: TrieNode, path: string[]): Local {
+    const obj = this.#local()
+    this.#emit({ type: 'MakeObjectStmt', target: obj })
+    for (const [name, child] of node.children) {
+      if (child.set?.kind === 'function') continue
+      const childPath = [...path, name]
+      if (this.#ctx.dataOverrides.some((o) => isPrefix(o, childPath))) continue
+      const block = this.#nested(() => {
+        let v: Local
+        if (child.set) {
+          v = this.#local()
+          this.#emit({
+            type: 'CallStmt',
+            func: this.#funcFor(child.set),
+            args: [
+              { type: 'local', value: INPUT_LOCAL },
+              { type: 'local', value: DATA_LOCAL },
+            ],
+            result: v,
+          })
+        } else v = this.#virtual(child, childPath)
+        this.#emit({ type: 'ObjectInsertStmt', object: obj, key: this.#str(name), value: { type: 'local', value: v } })
+      })
+      this.#emit({ type: 'BlockStmt', blocks: [block] })
+    }
+    const out = this.#local()
+    this.#emit({ type: 'AssignVarStmt', source: { type: 'local', value: obj }, target: out })
+    const merge = this.#nested(() => {
+      let base: Local = DATA_LOCAL
+      for (const p of path) {
+        const t = this.#local()
+        this.#emit({ type: 'DotStmt', source: { type: 'local', value: base }, key: this.#str(p), target: t })
+        base = t
+      }
+      const m = this.#local()
+      this.#emit({ type: 'ObjectMergeStmt', a: obj, b: base, target: m })
+      this.#emit({ type: 'AssignVarStmt', source: { type: 'local', value: m }, target: out })
+    })
+    this.#emit({ type: 'BlockStmt', blocks: [merge] })
+    return out
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Calls
+
+  #decl(name: string): BuiltinDecl | undefined {
+    return this.#compiled.builtins.get(name) ?? getBuiltin(name)
+  }
+
+  #arity(operator: RefTerm): number | undefined {
+    const set = this.#userFunc(operator)
+    if (set) return set.arity
+    const name = refName(operator)
+    if (name === undefined) return undefined
+    const mock = this.#ctx.mocks.get(name)
+    if (mock && mock.type === 'ref') {
+      const s = this.#userFunc(mock)
+      if (s) return s.arity
+    }
+    return this.#decl(name)?.arity
+  }
+
+  #userFunc(operator: Term): RuleSet | undefined {
+    if (operator.type !== 'ref') return undefined
+    const [head, ...rest] = operator.value
+    if (head?.type !== 'var' || head.value !== 'data') return undefined
+    if (!rest.every((t) => t.type === 'string')) return undefined
+    const set = this.#compiled.rules.get(JSON.stringify(rest.map((t) => (t as { value: string }).value)))
+    return set?.kind === 'function' ? set : undefined
+  }
+
+  #call(operator: RefTerm, args: Term[], iter: OpIter): void {
+    const name = refName(operator) ?? ''
+    const mock = this.#ctx.mocks.get(name)
+    if (mock) {
+      const target = mock.type === 'ref' || mock.type === 'var' ? refName(mock) : undefined
+      const isFunc = target !== undefined && (this.#userFunc(mock) !== undefined || (!target.startsWith('data.') && !target.startsWith('input.') && this.#decl(target)))
+      if (isFunc) {
+        const saved = this.#ctx
+        const mocks = new Map(saved.mocks)
+        mocks.delete(name)
+        this.#ctx = { ...saved, mocks }
+        const ref: RefTerm = mock.type === 'ref' ? mock : { type: 'ref', value: [mock], location: mock.location }
+        this.#call(ref, args, (op) => {
+          this.#ctx = saved
+          iter(op)
+        })
+        this.#ctx = saved
+        return
+      }
+      return this.#terms(args, () => this.#term(mock, iter))
+    }
+    const set = this.#userFunc(operator)
+    if (set) {
+      if (args.length !== set.arity) fail(`function ${name} takes ${set.arity} arguments`, operator.location, 'rego_type_error')
+      return this.#terms(args, (ops) => {
+        const result = this.#local()
+        this.#emit({
+          type: 'CallStmt',
+          func: this.#funcFor(set),
+          args: [{ type: 'local', value: INPUT_LOCAL }, { type: 'local', value: DATA_LOCAL }, ...ops],
+          result,
+        })
+        iter({ type: 'local', value: result })
+      })
+    }
+    if (name === 'internal.member_2' || name === 'internal.member_3') return this.#member(args, iter)
+    if (name === 'eq' || name === 'assign') fail(`unsupported: ${name} used as a value`, operator.location)
+    const decl = this.#decl(name)
+    if (!decl) fail(`undefined function ${name}`, operator.location, 'rego_type_error')
+    if (args.length !== decl.arity) {
+      fail(`${name}: arity mismatch: ${args.length} arguments given, ${decl.arity} expected`, operator.location, 'rego_type_error')
+    }
+    this.#terms(args, (ops) => {
+      this.#builtins.set(name, decl.arity)
+      const result = this.#local()
+      this.#emit({ type: 'CallStmt', func: name, args: ops, result })
+      if (decl.relation) {
+        const k = this.#local()
+        const v = this.#local()
+        const block = this.#nested(() => iter({ type: 'local', value: v }))
+        this.#emit({ type: 'ScanStmt', source: result, key: k, value: v, block })
+        return
+      }
+      iter({ type: 'local', value: result })
+    })
+  }
+
+  /** `x in xs` / `k, v in xs` as a boolean: a scan that flips a flag on a match. */
+  #member(args: Term[], iter: OpIter): void {
+    this.#terms(args, (ops) => {
+      const coll = this.#toLocal(ops[ops.length - 1]!)
+      const flag = this.#local()
+      this.#emit({ type: 'AssignVarStmt', source: { type: 'bool', value: false }, target: flag })
+      const k = this.#local()
+      const v = this.#local()
+      const block = this.#nested(() => {
+        if (ops.length === 3) this.#emit({ type: 'EqualStmt', a: { type: 'local', value: k }, b: ops[0]! })
+        this.#emit({ type: 'EqualStmt', a: { type: 'local', value: v }, b: ops[ops.length - 2]! })
+        this.#emit({ type: 'AssignVarStmt', source: { type: 'bool', value: true }, target: flag })
+      })
+      this.#emit({ type: 'ScanStmt', source: coll, key: k, value: v, block })
+      iter({ type: 'local', value: flag })
+    })
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Rules → funcs
+
+  #ctxSuffix(): string {
+    const ctx = this.#ctx
+    if (ctx.mocks.size === 0 && ctx.dataOverrides.length === 0) return ''
+    const k = JSON.stringify([[...ctx.mocks].map(([n, t]) => [n, JSON.stringify(t)]), ctx.dataOverrides])
+    let n = this.#ctxNames.get(k)
+    if (n === undefined) {
+      n = this.#ctxNames.size + 1
+      this.#ctxNames.set(k, n)
+    }
+    return `$w${n}`
+  }
+
+  /** The func for a rule set in the current plan context; planned on first use. */
+  #funcFor(set: RuleSet): string {
+    const suffix = this.#ctxSuffix()
+    const name = `g0.data.${set.path.join('.')}${suffix}`
+    if (this.#funcs.has(name)) return name
+    const params: Local[] = [INPUT_LOCAL, DATA_LOCAL]
+    const func: Func = { name, params, return: 0, blocks: [] }
+    if (!suffix) func.path = ['g0', ...set.path]
+    this.#funcs.set(name, func)
+    const saved = this.#save()
+    for (let i = 0; i < (set.arity ?? 0); i++) params.push(this.#local())
+    const ret = this.#local()
+    func.return = ret
+    const blocks: Block[] = []
+    const block = (f: () => void): void => {
+      this.#block = { stmts: [] }
+      this.#env = new Map()
+      f()
+      blocks.push(this.#block)
+    }
+    this.#loc = set.location
+    if (set.kind === 'partialset' || set.kind === 'partialobject') {
+      block(() => this.#emit(set.kind === 'partialset' ? { type: 'MakeSetStmt', target: ret } : { type: 'MakeObjectStmt', target: ret }))
+    }
+    for (const rule of set.rules) {
+      if (set.kind === 'partialset' || set.kind === 'partialobject') {
+        block(() => this.#ruleBody(rule, params, () => this.#partial(set, rule, ret)))
+      } else if (!rule.else) {
+        block(() =>
+          this.#ruleBody(rule, params, () =>
+            this.#term(rule.value, (v) => this.#emit({ type: 'AssignVarOnceStmt', source: v, target: ret })),
+          ),
+        )
+      } else {
+        // An else chain: the first rule whose body holds gives the value.
+        const chain = this.#local()
+        let first = true
+        for (let r: CompiledRule | undefined = rule; r; r = r.else) {
+          const cur = r
+          const guard = !first
+          first = false
+          block(() => {
+            this.#loc = cur.location
+            if (guard) this.#emit({ type: 'IsUndefinedStmt', source: chain })
+            this.#ruleBody(cur, params, () =>
+              this.#term(cur.value, (v) => this.#emit({ type: 'AssignVarOnceStmt', source: v, target: chain })),
+            )
+          })
+        }
+        block(() => {
+          this.#loc = rule.location
+          this.#emit({ type: 'IsDefinedStmt', source: chain })
+          this.#emit({ type: 'AssignVarOnceStmt', source: { type: 'local', value: chain }, target: ret })
+        })
+      }
+    }
+    const def = set.default
+    if (def) {
+      block(() => {
+        this.#loc = def.location
+        this.#emit({ type: 'IsUndefinedStmt', source: ret })
+        this.#ruleBody(def, params, () =>
+          this.#term(def.value, (v) => this.#emit({ type: 'AssignVarStmt', source: v, target: ret })),
+        )
+      })
+    }
+    block(() => {
+      this.#loc = set.location
+      this.#emit({ type: 'ReturnLocalStmt', source: ret })
+    })
+    func.blocks = blocks
+    this.#restore(saved)
+    return name
+  }
+
+  #ruleBody(rule: CompiledRule, params: Local[], iter: Iter): void {
+    this.#loc = rule.location
+    const args = rule.args ?? []
+    const go = (i: number): void => {
+      if (i >= args.length) return this.#body(rule.body, 0, () => {
+        this.#loc = rule.location
+        iter()
+      })
+      this.#unifyOp(args[i]!, { type: 'local', value: params[i + 2]! }, () => go(i + 1))
+    }
+    go(0)
+  }
+
+  #partial(set: RuleSet, rule: CompiledRule, ret: Local): void {
+    if (set.kind === 'partialset') {
+      this.#term(rule.key!, (k) => this.#emit({ type: 'SetAddStmt', set: ret, value: k }))
+      return
+    }
+    this.#term(rule.key!, (k) =>
+      this.#term(rule.value, (v) => this.#emit({ type: 'ObjectInsertOnceStmt', object: ret, key: k, value: v })),
+    )
+  }
+}
+
+/**
+ * Plans a compiled policy into the IR.
+ *
+ * @example
+ * const policy = plan(compileModules(modules), { entrypoints: ['trades/decision'] })
+ */
+export function plan(compiled: CompiledPolicy, options: PlanOptions): Policy {
+  return new Planner(compiled).plan(options)
+}
