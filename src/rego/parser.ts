@@ -292,7 +292,7 @@ class Parser {
     let body: Body
     if (this.#at('if')) {
       this.#next()
-      body = this.#at('{') ? this.#parseBraceBody() : [this.#parseLiteral(0)]
+      body = this.#at('{') ? this.#parseBraceBodyOrLiteral() : [this.#parseLiteral(0)]
     } else if (this.#at('{')) {
       this.#error('`if` keyword is required before rule body')
       body = this.#parseBraceBody()
@@ -302,6 +302,29 @@ class Parser {
     }
     if (this.#at('{')) this.#fail('multiple rule bodies are not supported in Rego v1: write one rule per body')
     return body
+  }
+
+  // After `if`, a `{` usually opens a body but may start a term (`if {x: 1 | ...}[k]`): try the
+  // body first and fall back to a single literal, keeping the body's error if both fail.
+  #parseBraceBodyOrLiteral(): Body {
+    const start = this.#i
+    const errorCount = this.errors.length
+    try {
+      return this.#parseBraceBody()
+    } catch (e) {
+      if (!(e instanceof ParseAbort)) throw e
+      const bodyErrors = this.errors.splice(errorCount)
+      const afterBody = this.#i
+      this.#i = start
+      try {
+        return [this.#parseLiteral(0)]
+      } catch (e2) {
+        if (!(e2 instanceof ParseAbort)) throw e2
+        this.errors.splice(errorCount, this.errors.length - errorCount, ...bodyErrors)
+        this.#i = afterBody
+        throw e
+      }
+    }
   }
 
   // RuleHead : Var ('.' Ident | '[' InTerm ']')* ('(' (InTerm (',' InTerm)*)? ')')?
@@ -592,12 +615,18 @@ class Parser {
           this.#i += 3
           return { type: 'set', value: [], location: tok.location }
         }
+        // `contains` is a keyword only in rule heads; elsewhere it still names the builtin.
+        if (tok.value === 'contains' && this.#peek(1).value === '(' && !this.#peek(1).ws) {
+          this.#next()
+          return { type: 'var', value: tok.value, location: tok.location }
+        }
         return this.#expectVar('term')
       }
       case TokenKind.punct:
         if (tok.value === '(') {
           this.#next()
-          const inner = this.#bracketed(() => this.#parseInTerm(false))
+          // `(k, v in xs)` is allowed in parentheses, as in OPA.
+          const inner = this.#bracketed(() => this.#parseInTerm(true))
           this.#expect(')', 'to close the parenthesis')
           return inner
         }
@@ -779,6 +808,8 @@ class Parser {
   }
 
   #error(message: string, location = this.#peek().location): void {
+    // One error per position: a later report at the same place only repeats the first.
+    if (this.errors.some((e) => e.location.offset === location.offset)) return
     this.errors.push(new RegoError(RegoErrorCode.parse, message, location))
   }
 
@@ -795,15 +826,12 @@ class Parser {
     } catch (e) {
       if (!(e instanceof ParseAbort)) throw e
       if (this.#i === start) this.#next()
-      let depth = 0
       for (;;) {
         const tok = this.#peek()
         if (tok.kind === TokenKind.eof) break
-        if (tok.nl && depth <= 0 && tok.kind === TokenKind.ident && this.#i > start) break
-        if (tok.kind === TokenKind.punct) {
-          if (tok.value === '{' || tok.value === '[' || tok.value === '(') depth++
-          else if (tok.value === '}' || tok.value === ']' || tok.value === ')') depth--
-        }
+        // Rules start in the first column in practically all code; resyncing there avoids
+        // a cascade of errors from the middle of a broken body.
+        if (tok.nl && tok.location.col === 1 && tok.kind === TokenKind.ident && this.#i > start) break
         this.#next()
       }
       return undefined
