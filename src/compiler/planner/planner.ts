@@ -16,6 +16,7 @@ import type {
   Expr,
   Location,
   RefTerm,
+  RegoErrorCode,
   RuleSet,
   Term,
   With,
@@ -56,7 +57,7 @@ interface Saved {
 
 const EMPTY_CTX: PlanCtx = { mocks: new Map(), dataOverrides: [] }
 
-function fail(message: string, location: Location | undefined, code = 'rego_compile_error'): never {
+function fail(message: string, location: Location | undefined, code: RegoErrorCode = 'rego_compile_error'): never {
   const loc = location ?? { file: '', row: 0, col: 0, offset: 0 }
   throw new RegoErrors([new RegoError(code, message, loc)])
 }

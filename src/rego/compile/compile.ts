@@ -9,6 +9,7 @@
 import type { Body, Expr, Location, Module, RefTerm, Rule, Term } from '../ast.js'
 import type { BuiltinDecl } from '../builtins.js'
 import { getBuiltin } from '../builtins.js'
+import type { RegoErrorCode } from '../errors.js'
 import { RegoError, RegoErrors } from '../errors.js'
 import type {
   CompiledPolicy,
@@ -22,7 +23,7 @@ import { exprShape, exprVars, isGenerated, mapBody, mapTerm, termVars } from './
 
 /** A problem found by a stage, turned into a `RegoError` when the pipeline stops. */
 export interface Diagnostic {
-  code: string
+  code: RegoErrorCode
   message: string
   location: Location
 }
