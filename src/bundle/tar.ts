@@ -95,7 +95,7 @@ export function readTar(bytes: Uint8Array, options: TarReadOptions): TarEntry[] 
     }
     const normalized = normalizeEntryName(name)
     if (normalized === '') continue
-    entries.push({ name: normalized, data: Uint8Array.prototype.slice.call(bytes, start, start + size) })
+    entries.push({ name: normalized, data: new Uint8Array(bytes.subarray(start, start + size)) })
   }
   return entries
 }
