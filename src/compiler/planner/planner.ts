@@ -336,6 +336,8 @@ export class Planner {
       name !== undefined &&
       (!isRoot || (root?.type === 'var' && root.value === 'data' && this.#compiled.rules.get(JSON.stringify(path))?.kind === 'function'))
     if (isFunc) {
+      const locals = [...termVars(w.value)].filter((v) => v !== 'input' && v !== 'data' && this.#env.has(v))
+      if (locals.length > 0) fail('unsupported: with replacement by a local variable', w.location)
       const saved = this.#ctx
       const mocks = new Map(saved.mocks)
       mocks.set(name, w.value)
@@ -409,6 +411,21 @@ export class Planner {
       const go = (i: number): void => {
         if (i >= a.value.length) return iter()
         this.#unify(a.value[i]!, b.value[i]!, () => go(i + 1))
+      }
+      return go(0)
+    }
+    if (a.type === 'object' && b.type === 'object' && (this.#isPattern(a) || this.#isPattern(b))) {
+      const key = (t: Term): string => JSON.stringify(t, (k, v) => (k === 'location' ? undefined : v))
+      if (a.value.length !== b.value.length) return this.#false()
+      const pairs: [Term, Term][] = []
+      for (const [k, v] of a.value) {
+        const other = b.value.find(([k2]) => key(k2) === key(k))
+        if (!other) return this.#false()
+        pairs.push([v, other[1]])
+      }
+      const go = (i: number): void => {
+        if (i >= pairs.length) return iter()
+        this.#unify(pairs[i]![0], pairs[i]![1], () => go(i + 1))
       }
       return go(0)
     }

@@ -19,7 +19,7 @@ import type {
   RuleKind,
   RuleSet,
 } from './types.js'
-import { exprShape, exprVars, isGenerated, mapBody, mapTerm, termVars } from './walk.js'
+import { exprShape, exprVars, isGenerated, mapBody, mapTerm, refName, termVars } from './walk.js'
 
 /** A problem found by a stage, turned into a `RegoError` when the pipeline stops. */
 export interface Diagnostic {
@@ -235,7 +235,7 @@ interface SafetyCtx {
 function patternVars(t: Term, out: Set<string>, refOuts: Set<string>, needs: Set<string>, outside: Set<string>): void {
   switch (t.type) {
     case 'var':
-      out.add(t.value)
+      if (!ROOTS.has(t.value)) out.add(t.value)
       return
     case 'array':
       for (const x of t.value) patternVars(x, out, refOuts, needs, outside)
@@ -265,6 +265,7 @@ function collectNeeds(t: Term, needs: Set<string>, refOuts: Set<string>, outside
       if (head) collectNeeds(head, needs, refOuts, outside)
       for (const x of rest) {
         if (x.type === 'var') refOuts.add(x.value)
+        else if (x.type === 'array' || x.type === 'object') patternVars(x, refOuts, refOuts, needs, outside)
         else collectNeeds(x, needs, refOuts, outside)
       }
       return
@@ -285,7 +286,7 @@ function collectNeeds(t: Term, needs: Set<string>, refOuts: Set<string>, outside
     case 'arraycomprehension':
     case 'setcomprehension':
     case 'objectcomprehension':
-      for (const v of termVars(t)) if (outside.has(v)) needs.add(v)
+      for (const v of termVars(t)) if (outside.has(v) && !ROOTS.has(v)) needs.add(v)
       return
     default:
   }
@@ -298,6 +299,8 @@ interface ExprInfo {
   declares: Set<string>
   /** For `=`: at least one side must be fully bound. */
   sides?: [Set<string>, Set<string>]
+  /** For `=` of two composite literals: readiness per element pair. */
+  ready?: (bound: Set<string>) => boolean
 }
 
 function analyze(e: Expr, outside: Set<string>, sc: SafetyCtx): ExprInfo {
@@ -306,6 +309,7 @@ function analyze(e: Expr, outside: Set<string>, sc: SafetyCtx): ExprInfo {
   const declares = new Set<string>()
   const s = exprShape(e)
   let sides: [Set<string>, Set<string>] | undefined
+  let ready: ((bound: Set<string>) => boolean) | undefined
   switch (s.kind) {
     case 'some':
       for (const v of s.decl.vars) declares.add(v.value)
@@ -325,7 +329,7 @@ function analyze(e: Expr, outside: Set<string>, sc: SafetyCtx): ExprInfo {
       collectNeeds(s.decl.domain, needs, outs, outside)
       const inner = new Set<string>()
       for (const x of s.decl.body) exprVars(x, inner)
-      for (const v of inner) if (outside.has(v)) needs.add(v)
+      for (const v of inner) if (outside.has(v) && !ROOTS.has(v)) needs.add(v)
       needs.delete(s.decl.value.value)
       if (s.decl.key) needs.delete(s.decl.key.value)
       break
@@ -344,7 +348,10 @@ function analyze(e: Expr, outside: Set<string>, sc: SafetyCtx): ExprInfo {
         patternVars(s.args[0]!, a, outs, needs, outside)
         patternVars(s.args[1]!, b, outs, needs, outside)
         for (const v of [...a, ...b]) outs.add(v)
-        sides = [a, b]
+        const [l, r] = [s.args[0]!, s.args[1]!]
+        if ((l.type === 'array' && r.type === 'array') || (l.type === 'object' && r.type === 'object')) {
+          ready = (bound) => unifyReady(l, r, bound)
+        } else sides = [a, b]
       } else {
         const arity = sc.arity(s.operator)
         const n = s.args.length
@@ -354,14 +361,48 @@ function analyze(e: Expr, outside: Set<string>, sc: SafetyCtx): ExprInfo {
       }
     }
   }
-  for (const w of e.with) collectNeeds(w.value, needs, new Set(), outside)
+  for (const w of e.with) {
+    // A function or builtin name as the replacement needs no binding.
+    const v = w.value
+    if (v.type === 'var' || v.type === 'ref') {
+      const ref: RefTerm = v.type === 'ref' ? v : { type: 'ref', value: [v], location: v.location }
+      if (refName(ref) !== undefined && sc.arity(ref) !== undefined) continue
+    }
+    collectNeeds(w.value, needs, new Set(), outside)
+  }
   if (e.negated) {
     for (const v of outs) needs.add(v)
     outs.clear()
     sides = undefined
+    ready = undefined
   }
   for (const v of outs) needs.delete(v)
-  return { needs, outs, declares, ...(sides ? { sides } : {}) }
+  return { needs, outs, declares, ...(sides ? { sides } : {}), ...(ready ? { ready } : {}) }
+}
+
+/** Whether two composite literals can be unified given the bound vars: each pair can. */
+function unifyReady(a: Term, b: Term, bound: Set<string>): boolean {
+  if (a.type === 'array' && b.type === 'array') {
+    return a.value.length === b.value.length && a.value.every((x, i) => unifyReady(x, b.value[i]!, bound))
+  }
+  if (a.type === 'object' && b.type === 'object') {
+    return a.value.every(([k, v]) => {
+      const other = b.value.find(([k2]) => JSON.stringify(stripLoc(k2)) === JSON.stringify(stripLoc(k)))
+      return other ? unifyReady(v, other[1], bound) : true
+    })
+  }
+  const side = (t: Term): boolean => {
+    const pats = new Set<string>()
+    const dummy = new Set<string>()
+    patternVars(t, pats, dummy, dummy, new Set())
+    return [...pats].every((v) => bound.has(v))
+  }
+  return side(a) || side(b)
+}
+
+/** A term without locations, for structural comparison. */
+export function stripLoc(t: Term): unknown {
+  return JSON.parse(JSON.stringify(t, (k, v) => (k === 'location' ? undefined : v)))
 }
 
 /** Vars of a body outside any comprehension or `every` body: a nested body's closure candidates. */
@@ -413,12 +454,24 @@ function shallowVars(body: Body): Set<string> {
  */
 export function orderBody(body: Body, bound: Set<string>, sc: SafetyCtx, extra: Set<string> = new Set()): Body {
   const outside = new Set([...bound, ...shallowVars(body), ...extra])
-  const pending = body.map((e) => ({ e, info: analyze(e, outside, sc) }))
+  // A var first declared by `:=` after an expression is not a closure var of that expression.
+  const declaredAt = new Map<string, number>()
+  body.forEach((e, i) => {
+    const s = exprShape(e)
+    if (s.kind === 'call' && s.op === 'assign') {
+      for (const v of termVars(s.args[0]!)) if (!declaredAt.has(v) && !bound.has(v)) declaredAt.set(v, i)
+    }
+  })
+  const pending = body.map((e, i) => {
+    const own = new Set([...outside].filter((v) => !((declaredAt.get(v) ?? -1) > i)))
+    return { e, info: analyze(e, own, sc) }
+  })
   const out: Body = []
   const b = new Set(bound)
   while (pending.length > 0) {
     const i = pending.findIndex(({ info }) => {
       for (const v of info.needs) if (!b.has(v)) return false
+      if (info.ready && !info.ready(b)) return false
       if (info.sides) {
         const [l, r] = info.sides
         const lb = [...l].every((v) => b.has(v))
@@ -494,7 +547,8 @@ function checkHead(r: CompiledRule, sc: SafetyCtx): void {
   for (const t of [r.key, r.value]) {
     if (!t) continue
     const needs = new Set<string>()
-    collectNeeds(t, needs, needs, bound)
+    const refOuts = new Set<string>()
+    collectNeeds(t, needs, refOuts, bound)
     for (const v of needs) {
       if (!bound.has(v)) {
         sc.ds.push({ code: 'rego_unsafe_var_error', message: `var ${v} is unsafe`, location: t.location })
