@@ -278,7 +278,12 @@ class Parser {
         elseHead.assign = this.#next().value === ':='
         elseHead.value = this.#parseInTerm(false)
       }
-      const elseBody = this.#at('if') || this.#at('{') ? this.#parseRuleBody(true) : [trueExpr(kw.location)]
+      // `else = v { ... }` without `if` is still accepted: it cannot be mistaken for anything else.
+      const elseBody = this.#at('{')
+        ? this.#parseBraceBody()
+        : this.#at('if')
+          ? this.#parseRuleBody(true)
+          : [trueExpr(kw.location)]
       const next: Rule = { head: elseHead, body: elseBody, default: false, location: kw.location }
       last.else = next
       last = next

@@ -9,14 +9,10 @@ import { describe, expect, it } from 'vitest'
 import { parse as parseYaml } from 'yaml'
 import { parseModule, parseQuery, parseTerm } from '../../src/rego/parser.js'
 import { printBody, printModule, printTerm } from '../../src/rego/printer.js'
+import { strip } from './strip.js'
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const corpus = join(repo, '..', 'shared', 'conformance', 'opa')
-
-/** The tree without locations, so that trees parsed from different text compare equal. */
-export function strip(value: unknown): unknown {
-  return JSON.parse(JSON.stringify(value, (k, v: unknown) => (k === 'location' || k === 'file' ? undefined : v)))
-}
 
 function roundTrip(text: string): void {
   const first = parseModule(text, 'a.rego')
