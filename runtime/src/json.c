@@ -1,0 +1,556 @@
+/* Verdict wasm runtime: JSON / Rego value parsing and serialisation, number formatting. */
+#include "rt.h"
+
+void vd_memcpy(void *d, const void *s, u32 n);
+V *vd_boolean(i32 b);
+V *vd_null(void);
+V *vd_int(i64 i);
+V *vd_float(double f);
+V *vd_numref(const char *s, u32 len);
+V *vd_str(const char *s, u32 len);
+V *vd_arr(u32 cap);
+V *vd_obj(void);
+V *vd_set(void);
+void vd_array_append(V *a, V *v);
+void vd_set_add(V *s, V *v);
+V *vd_object_get(V *o, V *k);
+void vd_object_insert(V *o, V *k, V *v);
+
+/* ---------- number text -> double ---------- */
+
+static const double P10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+                             1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+static double pow10i(int e) {
+  double r = 1, b = 10;
+  int n = e < 0 ? -e : e;
+  while (n) { if (n & 1) r *= b; b *= b; n >>= 1; }
+  return e < 0 ? 1 / r : r;
+}
+
+double vd_parse_double(const char *s, u32 len) {
+  u32 i = 0;
+  int neg = 0;
+  if (i < len && (s[i] == '-' || s[i] == '+')) { neg = s[i] == '-'; i++; }
+  u64 m = 0;
+  int digits = 0, exp = 0;
+  for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+    if (digits < 19) { m = m * 10 + (u64)(s[i] - '0'); if (m) digits++; } else exp++;
+  }
+  if (i < len && s[i] == '.') {
+    i++;
+    for (; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+      if (digits < 19) { m = m * 10 + (u64)(s[i] - '0'); if (m) digits++; exp--; }
+  }
+  if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+    i++;
+    int en = 0, ee = 0;
+    if (i < len && (s[i] == '-' || s[i] == '+')) { en = s[i] == '-'; i++; }
+    for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) if (ee < 100000) ee = ee * 10 + (s[i] - '0');
+    exp += en ? -ee : ee;
+  }
+  double d;
+  if (m == 0) d = 0;
+  else if (m < (1ULL << 53) && exp >= -22 && exp <= 22) {
+    /* exact (Clinger's fast path) */
+    d = exp < 0 ? (double)m / P10[-exp] : (double)m * P10[exp];
+  } else if (exp < -300) {
+    d = (double)m * pow10i(exp + 300) / 1e300;
+  } else {
+    d = (double)m * pow10i(exp);
+  }
+  return neg ? -d : d;
+}
+
+/* ---------- parser ---------- */
+
+typedef struct { const char *s; u32 n; u32 i; int rego; } P;
+
+static void ws(P *p) {
+  while (p->i < p->n) {
+    char c = p->s[p->i];
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') p->i++; else break;
+  }
+}
+
+static int hexv(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+static int hex4(P *p, u32 *out) {
+  if (p->i + 4 > p->n) return 0;
+  u32 v = 0;
+  for (int k = 0; k < 4; k++) {
+    int h = hexv(p->s[p->i + k]);
+    if (h < 0) return 0;
+    v = v * 16 + (u32)h;
+  }
+  p->i += 4;
+  *out = v;
+  return 1;
+}
+
+static u32 put_utf8(char *o, u32 cp) {
+  if (cp < 0x80) { o[0] = (char)cp; return 1; }
+  if (cp < 0x800) { o[0] = (char)(0xC0 | (cp >> 6)); o[1] = (char)(0x80 | (cp & 63)); return 2; }
+  if (cp < 0x10000) {
+    o[0] = (char)(0xE0 | (cp >> 12)); o[1] = (char)(0x80 | ((cp >> 6) & 63));
+    o[2] = (char)(0x80 | (cp & 63));
+    return 3;
+  }
+  o[0] = (char)(0xF0 | (cp >> 18)); o[1] = (char)(0x80 | ((cp >> 12) & 63));
+  o[2] = (char)(0x80 | ((cp >> 6) & 63)); o[3] = (char)(0x80 | (cp & 63));
+  return 4;
+}
+
+static V *pstring(P *p) {
+  p->i++; /* opening quote */
+  u32 start = p->i, esc = 0;
+  while (p->i < p->n && p->s[p->i] != '"') {
+    u8 c = (u8)p->s[p->i];
+    if (c < 0x20) return 0;
+    if (c == '\\') { esc = 1; p->i++; }
+    p->i++;
+  }
+  if (p->i >= p->n) return 0;
+  u32 end = p->i;
+  p->i++;
+  if (!esc) {
+    char *o = opa_malloc(end - start + 1);
+    vd_memcpy(o, p->s + start, end - start);
+    o[end - start] = 0;
+    return vd_str(o, end - start);
+  }
+  char *o = opa_malloc(end - start + 1);
+  u32 w = 0;
+  P q = {p->s, end, start, 0};
+  while (q.i < end) {
+    char c = q.s[q.i++];
+    if (c != '\\') { o[w++] = c; continue; }
+    if (q.i >= end) return 0;
+    c = q.s[q.i++];
+    switch (c) {
+    case '"': o[w++] = '"'; break;
+    case '\\': o[w++] = '\\'; break;
+    case '/': o[w++] = '/'; break;
+    case 'b': o[w++] = '\b'; break;
+    case 'f': o[w++] = '\f'; break;
+    case 'n': o[w++] = '\n'; break;
+    case 'r': o[w++] = '\r'; break;
+    case 't': o[w++] = '\t'; break;
+    case 'u': {
+      u32 cp;
+      if (!hex4(&q, &cp)) return 0;
+      if (cp >= 0xD800 && cp < 0xDC00) {
+        u32 lo;
+        if (q.i + 6 <= end && q.s[q.i] == '\\' && q.s[q.i + 1] == 'u') {
+          q.i += 2;
+          if (!hex4(&q, &lo)) return 0;
+          if (lo >= 0xDC00 && lo < 0xE000) cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+          else { w += put_utf8(o + w, 0xFFFD); cp = lo; }
+        } else cp = 0xFFFD;
+      } else if (cp >= 0xDC00 && cp < 0xE000) cp = 0xFFFD;
+      w += put_utf8(o + w, cp);
+      break;
+    }
+    default: return 0;
+    }
+  }
+  o[w] = 0;
+  return vd_str(o, w);
+}
+
+static int isdig(char c) { return c >= '0' && c <= '9'; }
+
+static V *pnumber(P *p) {
+  u32 st = p->i;
+  int isf = 0;
+  if (p->i < p->n && p->s[p->i] == '-') p->i++;
+  if (p->i >= p->n || !isdig(p->s[p->i])) return 0;
+  if (p->s[p->i] == '0') p->i++;
+  else while (p->i < p->n && isdig(p->s[p->i])) p->i++;
+  if (p->i < p->n && p->s[p->i] == '.') {
+    isf = 1; p->i++;
+    if (p->i >= p->n || !isdig(p->s[p->i])) return 0;
+    while (p->i < p->n && isdig(p->s[p->i])) p->i++;
+  }
+  if (p->i < p->n && (p->s[p->i] == 'e' || p->s[p->i] == 'E')) {
+    isf = 1; p->i++;
+    if (p->i < p->n && (p->s[p->i] == '+' || p->s[p->i] == '-')) p->i++;
+    if (p->i >= p->n || !isdig(p->s[p->i])) return 0;
+    while (p->i < p->n && isdig(p->s[p->i])) p->i++;
+  }
+  const char *s = p->s + st;
+  u32 len = p->i - st;
+  if (!isf) {
+    int neg = s[0] == '-';
+    u64 m = 0;
+    int ovf = 0;
+    for (u32 k = neg; k < len; k++) {
+      u64 d = (u64)(s[k] - '0');
+      if (m > (0x7FFFFFFFFFFFFFFFULL - d) / 10) { ovf = 1; break; }
+      m = m * 10 + d;
+    }
+    if (!ovf) return vd_int(neg ? -(i64)m : (i64)m);
+    if (neg && len == 20) {
+      /* -9223372036854775808 */
+      const char *mn = "-9223372036854775808";
+      u32 k = 0;
+      while (k < 20 && s[k] == mn[k]) k++;
+      if (k == 20) return vd_int((i64)0x8000000000000000ULL);
+    }
+    char *c = opa_malloc(len + 1);
+    vd_memcpy(c, s, len);
+    c[len] = 0;
+    return vd_numref(c, len);
+  }
+  return vd_float(vd_parse_double(s, len));
+}
+
+static int lit(P *p, const char *w) {
+  u32 k = 0;
+  while (w[k]) {
+    if (p->i + k >= p->n || p->s[p->i + k] != w[k]) return 0;
+    k++;
+  }
+  p->i += k;
+  return 1;
+}
+
+static V *pvalue(P *p, int depth);
+
+static V *pcomposite(P *p, char close, V *arr, int depth) {
+  ws(p);
+  if (p->i < p->n && p->s[p->i] == close) { p->i++; return arr; }
+  for (;;) {
+    V *v = pvalue(p, depth + 1);
+    if (!v) return 0;
+    if (arr->type == T_SET) vd_set_add(arr, v); else vd_array_append(arr, v);
+    ws(p);
+    if (p->i >= p->n) return 0;
+    char c = p->s[p->i++];
+    if (c == close) return arr;
+    if (c != ',') return 0;
+  }
+}
+
+static V *pvalue(P *p, int depth) {
+  if (depth > 1000) return 0;
+  ws(p);
+  if (p->i >= p->n) return 0;
+  char c = p->s[p->i];
+  switch (c) {
+  case '"': return pstring(p);
+  case 't': return lit(p, "true") ? vd_boolean(1) : 0;
+  case 'f': return lit(p, "false") ? vd_boolean(0) : 0;
+  case 'n': return lit(p, "null") ? vd_null() : 0;
+  case 's': return p->rego && lit(p, "set()") ? vd_set() : 0;
+  case '[': p->i++; return pcomposite(p, ']', vd_arr(0), depth);
+  case '{': {
+    p->i++;
+    ws(p);
+    V *o = vd_obj();
+    if (p->i < p->n && p->s[p->i] == '}') { p->i++; return o; }
+    V *first = pvalue(p, depth + 1);
+    if (!first) return 0;
+    if (!p->rego && first->type != T_STR) return 0;
+    ws(p);
+    if (p->rego && p->i < p->n && (p->s[p->i] == ',' || p->s[p->i] == '}')) {
+      V *s = vd_set();
+      vd_set_add(s, first);
+      if (p->s[p->i++] == '}') return s;
+      return pcomposite(p, '}', s, depth);
+    }
+    for (;;) {
+      ws(p);
+      if (p->i >= p->n || p->s[p->i] != ':') return 0;
+      p->i++;
+      V *v = pvalue(p, depth + 1);
+      if (!v) return 0;
+      vd_object_insert(o, first, v);
+      ws(p);
+      if (p->i >= p->n) return 0;
+      char d = p->s[p->i++];
+      if (d == '}') return o;
+      if (d != ',') return 0;
+      ws(p);
+      if (p->i < p->n && p->s[p->i] == '"') first = pstring(p);
+      else if (p->rego) first = pvalue(p, depth + 1);
+      else return 0;
+      if (!first) return 0;
+    }
+  }
+  default:
+    if (c == '-' || isdig(c)) return pnumber(p);
+    return 0;
+  }
+}
+
+static V *parse(const char *s, u32 n, int rego) {
+  P p = {s, n, 0, rego};
+  V *v = pvalue(&p, 0);
+  if (!v) return 0;
+  ws(&p);
+  if (p.i != p.n) return 0;
+  return v;
+}
+
+EXPORT("opa_json_parse") V *opa_json_parse(const char *s, u32 n) { return parse(s, n, 0); }
+EXPORT("opa_value_parse") V *opa_value_parse(const char *s, u32 n) { return parse(s, n, 1); }
+
+/* ---------- output buffer ---------- */
+
+typedef struct { char *b; u32 n; u32 cap; } Buf;
+
+static void bput(Buf *b, const char *s, u32 n) {
+  if (b->n + n + 1 > b->cap) {
+    u32 nc = b->cap * 2;
+    if (nc < b->n + n + 1) nc = b->n + n + 64;
+    char *x = opa_malloc(nc);
+    if (b->n) vd_memcpy(x, b->b, b->n);
+    b->b = x;
+    b->cap = nc;
+  }
+  vd_memcpy(b->b + b->n, s, n);
+  b->n += n;
+}
+static void bc(Buf *b, char c) { bput(b, &c, 1); }
+static void bs(Buf *b, const char *s) { u32 n = 0; while (s[n]) n++; bput(b, s, n); }
+
+/* ---------- exact float formatting (shortest round trip) ---------- */
+
+#define BL 100
+typedef struct { u32 n; u32 d[BL]; } Big;
+
+static void big_set(Big *b, u64 v) {
+  b->n = 0;
+  while (v) { b->d[b->n++] = (u32)v; v >>= 32; }
+}
+static void big_mul(Big *b, u32 m) {
+  u64 carry = 0;
+  for (u32 i = 0; i < b->n; i++) {
+    u64 t = (u64)b->d[i] * m + carry;
+    b->d[i] = (u32)t;
+    carry = t >> 32;
+  }
+  if (carry && b->n < BL) b->d[b->n++] = (u32)carry;
+}
+static u32 big_divmod(Big *b, u32 d) {
+  u64 r = 0;
+  for (u32 i = b->n; i-- > 0;) {
+    u64 t = (r << 32) | b->d[i];
+    b->d[i] = (u32)(t / d);
+    r = t % d;
+  }
+  while (b->n && !b->d[b->n - 1]) b->n--;
+  return (u32)r;
+}
+/* decimal digits of b (destroys b); returns length */
+static u32 big_dec(Big *b, char *out) {
+  char tmp[1000];
+  u32 n = 0;
+  if (!b->n) { out[0] = '0'; return 1; }
+  while (b->n) {
+    u32 r = big_divmod(b, 1000000000u);
+    for (int k = 0; k < 9; k++) { tmp[n++] = (char)('0' + r % 10); r /= 10; }
+  }
+  while (n > 1 && tmp[n - 1] == '0') n--;
+  for (u32 i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+  return n;
+}
+/* x * 2^s (s >= 0) or x * 5^k (k = -s) as decimal text */
+static u32 scaled_dec(u64 x, int s, char *out) {
+  Big b;
+  big_set(&b, x);
+  if (s >= 0) {
+    for (int i = 0; i < s; i++) big_mul(&b, 2);
+  } else {
+    for (int i = 0; i < -s; i++) big_mul(&b, 5);
+  }
+  return big_dec(&b, out);
+}
+static int deccmp(const char *a, u32 an, const char *b, u32 bn) {
+  if (an != bn) return an < bn ? -1 : 1;
+  for (u32 i = 0; i < an; i++) if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
+  return 0;
+}
+
+static void fmt_float(Buf *out, double x) {
+  if (x != x) { bs(out, "null"); return; }
+  union { double d; u64 u; } u = {x};
+  if (u.u >> 63) { bc(out, '-'); u.u &= ~(1ULL << 63); x = -x; }
+  if (x == 0) { bc(out, '0'); return; }
+  if (x > 1.7976931348623157e308) { bs(out, "null"); return; }
+  i64 i = (i64)x;
+  if ((double)i == x && x < 1e15) {
+    char t[24]; int n = 0;
+    while (i) { t[n++] = (char)('0' + i % 10); i /= 10; }
+    while (n) bc(out, t[--n]);
+    return;
+  }
+  int E = (int)((u.u >> 52) & 0x7FF);
+  u64 F = u.u & ((1ULL << 52) - 1);
+  u64 m;
+  int e;
+  if (E == 0) { m = F; e = -1074; } else { m = F | (1ULL << 52); e = E - 1075; }
+  u64 v4 = 4 * m, hi4 = 4 * m + 2, lo4 = (F == 0 && E > 1) ? 4 * m - 1 : 4 * m - 2;
+  int s = e - 2;
+  static char dv[1000], dl[1000], dh[1000], cand[1002];
+  u32 nv = scaled_dec(v4, s, dv), nl = scaled_dec(lo4, s, dl), nh = scaled_dec(hi4, s, dh);
+  int k = s < 0 ? -s : 0; /* value = dv * 10^-k */
+  int incl = (m & 1) == 0;
+  u32 nd = nv;
+  const char *digits = dv;
+  u32 clen = nv;
+  for (u32 p = 1; p < nv && p <= 17; p++) {
+    /* truncated candidate */
+    for (u32 q = 0; q < nv; q++) cand[q] = q < p ? dv[q] : '0';
+    int ct = deccmp(cand, nv, dl, nl);
+    int okt = incl ? ct >= 0 : ct > 0;
+    /* rounded-up candidate */
+    static char up[1002];
+    u32 un = nv;
+    for (u32 q = 0; q < nv; q++) up[q] = cand[q];
+    int q = (int)p - 1;
+    while (q >= 0 && up[q] == '9') { up[q] = '0'; q--; }
+    if (q >= 0) up[q]++;
+    else { for (u32 r = un; r > 0; r--) up[r] = up[r - 1]; up[0] = '1'; un++; }
+    int cu = deccmp(up, un, dh, nh);
+    int oku = incl ? cu <= 0 : cu < 0;
+    if (!okt && !oku) continue;
+    int pick_up;
+    if (okt && oku) {
+      /* closer one: compare the dropped digits with one half */
+      int c = 0;
+      if (dv[p] > '5') c = 1;
+      else if (dv[p] < '5') c = -1;
+      else { c = 0; for (u32 r = p + 1; r < nv; r++) if (dv[r] != '0') { c = 1; break; } }
+      pick_up = c > 0 || (c == 0 && ((p > 0 ? dv[p - 1] - '0' : 0) & 1));
+    } else pick_up = oku;
+    if (pick_up) { vd_memcpy(cand, up, un); clen = un; } else clen = nv;
+    digits = cand;
+    nd = clen;
+    break;
+  }
+  /* strip trailing zeros: value = digits[0..nd) * 10^(clen-nd-k) */
+  while (nd > 1 && digits[nd - 1] == '0') nd--;
+  int point = (int)clen - k; /* decimal point position relative to digits[0] */
+  int exp10 = point - 1;
+  if (exp10 >= -7 && exp10 < 21) {
+    if (point <= 0) {
+      bs(out, "0.");
+      for (int z = 0; z < -point; z++) bc(out, '0');
+      bput(out, digits, nd);
+    } else if ((u32)point >= nd) {
+      bput(out, digits, nd);
+      for (int z = 0; z < point - (int)nd; z++) bc(out, '0');
+    } else {
+      bput(out, digits, (u32)point);
+      bc(out, '.');
+      bput(out, digits + point, nd - (u32)point);
+    }
+  } else {
+    bc(out, digits[0]);
+    if (nd > 1) { bc(out, '.'); bput(out, digits + 1, nd - 1); }
+    bc(out, 'e');
+    bc(out, exp10 < 0 ? '-' : '+');
+    int ae = exp10 < 0 ? -exp10 : exp10;
+    char t[8]; int n = 0;
+    while (ae) { t[n++] = (char)('0' + ae % 10); ae /= 10; }
+    while (n) bc(out, t[--n]);
+  }
+}
+
+static void fmt_int(Buf *out, i64 v) {
+  char t[24];
+  int n = 0;
+  u64 x = v < 0 ? (u64)0 - (u64)v : (u64)v;
+  if (!x) t[n++] = '0';
+  while (x) { t[n++] = (char)('0' + x % 10); x /= 10; }
+  if (v < 0) bc(out, '-');
+  while (n) bc(out, t[--n]);
+}
+
+static void fmt_str(Buf *out, const char *s, u32 n) {
+  static const char hx[] = "0123456789abcdef";
+  bc(out, '"');
+  u32 st = 0;
+  for (u32 i = 0; i < n; i++) {
+    u8 c = (u8)s[i];
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    bput(out, s + st, i - st);
+    st = i + 1;
+    switch (c) {
+    case '"': bs(out, "\\\""); break;
+    case '\\': bs(out, "\\\\"); break;
+    case '\n': bs(out, "\\n"); break;
+    case '\r': bs(out, "\\r"); break;
+    case '\t': bs(out, "\\t"); break;
+    case '\b': bs(out, "\\b"); break;
+    case '\f': bs(out, "\\f"); break;
+    default: bs(out, "\\u00"); bc(out, hx[c >> 4]); bc(out, hx[c & 15]);
+    }
+  }
+  bput(out, s + st, n - st);
+  bc(out, '"');
+}
+
+static void dump(Buf *out, V *v, int rego) {
+  if (!v) { bs(out, "null"); return; }
+  switch (v->type) {
+  case T_NULL: bs(out, "null"); return;
+  case T_BOOL: bs(out, ((VBool *)v)->b ? "true" : "false"); return;
+  case T_NUM: {
+    VNum *n = (VNum *)v;
+    if (n->kind == N_INT) fmt_int(out, n->i);
+    else if (n->kind == N_FLOAT) fmt_float(out, n->f);
+    else bput(out, n->ref, n->len);
+    return;
+  }
+  case T_STR: fmt_str(out, ((VStr *)v)->s, ((VStr *)v)->len); return;
+  case T_ARR: case T_SET: {
+    VArr *a = (VArr *)v;
+    if (rego && v->type == T_SET && a->len == 0) { bs(out, "set()"); return; }
+    bc(out, rego && v->type == T_SET ? '{' : '[');
+    for (u32 i = 0; i < a->len; i++) {
+      if (i) bc(out, ',');
+      dump(out, a->e[i], rego);
+    }
+    bc(out, rego && v->type == T_SET ? '}' : ']');
+    return;
+  }
+  case T_OBJ: {
+    VObj *o = (VObj *)v;
+    bc(out, '{');
+    for (u32 i = 0; i < o->len; i++) {
+      if (i) bc(out, ',');
+      if (o->k[i]->type == T_STR || rego) dump(out, o->k[i], rego);
+      else {
+        Buf kb = {0, 0, 0};
+        dump(&kb, o->k[i], 0);
+        fmt_str(out, kb.b, kb.n);
+      }
+      bc(out, ':');
+      dump(out, o->v[i], rego);
+    }
+    bc(out, '}');
+    return;
+  }
+  }
+}
+
+static char *dump_top(V *v, int rego) {
+  Buf b = {0, 0, 0};
+  dump(&b, v, rego);
+  bc(&b, 0);
+  return b.b;
+}
+
+EXPORT("opa_json_dump") char *opa_json_dump(V *v) { return dump_top(v, 0); }
+EXPORT("opa_value_dump") char *opa_value_dump(V *v) { return dump_top(v, 1); }
+
+/* number as decimal text (for to_number-free helpers and error messages) */
+char *vd_number_text(V *v) { return dump_top(v, 0); }

@@ -1,0 +1,74 @@
+/**
+ * The OPA wasm ABI contract: version, import and export names, value type tags, context layout
+ * and error codes, shared by the code generator and the engine.
+ *
+ * @module
+ */
+
+/** ABI major version (the `opa_wasm_abi_version` global). */
+export const ABI_VERSION = 1
+/** ABI minor version (the `opa_wasm_abi_minor_version` global). */
+export const ABI_MINOR_VERSION = 3
+
+/** Names of the functions a policy module imports from `env`. */
+export const IMPORTS = {
+  memory: 'memory',
+  abort: 'opa_abort',
+  println: 'opa_println',
+  builtin0: 'opa_builtin0',
+  builtin1: 'opa_builtin1',
+  builtin2: 'opa_builtin2',
+  builtin3: 'opa_builtin3',
+  builtin4: 'opa_builtin4',
+} as const
+
+/** Every export of an ABI 1.3 module. */
+export const EXPORTS = [
+  'memory',
+  'opa_wasm_abi_version',
+  'opa_wasm_abi_minor_version',
+  'eval',
+  'builtins',
+  'entrypoints',
+  'opa_eval_ctx_new',
+  'opa_eval_ctx_set_input',
+  'opa_eval_ctx_set_data',
+  'opa_eval_ctx_set_entrypoint',
+  'opa_eval_ctx_get_result',
+  'opa_malloc',
+  'opa_free',
+  'opa_json_parse',
+  'opa_value_parse',
+  'opa_json_dump',
+  'opa_value_dump',
+  'opa_heap_ptr_get',
+  'opa_heap_ptr_set',
+  'opa_value_add_path',
+  'opa_value_remove_path',
+  'opa_eval',
+  'opa_value_free',
+  'opa_heap_blocks_stash',
+  'opa_heap_blocks_restore',
+  'opa_heap_stash_clear',
+] as const
+
+/** Value type tags as returned by the runtime (`opa_value_type`). */
+export const ValueType = {
+  null: 1,
+  boolean: 2,
+  number: 3,
+  string: 4,
+  array: 5,
+  object: 6,
+  set: 7,
+} as const
+export type ValueType = (typeof ValueType)[keyof typeof ValueType]
+
+/** Byte offsets of the evaluation context fields. */
+export const EvalContext = { input: 0, data: 4, result: 8, entrypoint: 12 } as const
+
+/** Error codes of `opa_value_add_path` / `opa_value_remove_path`. */
+export const PathError = { ok: 0, internal: 1, invalidType: 2, invalidPath: 3 } as const
+
+/** Size in bytes of a wasm memory page. */
+export const PAGE_SIZE = 65536
