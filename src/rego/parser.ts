@@ -312,6 +312,8 @@ class Parser {
   // After `if`, a `{` usually opens a body but may start a term (`if {x: 1 | ...}[k]`): try the
   // body first and fall back to a single literal, keeping the body's error if both fail.
   #parseBraceBodyOrLiteral(): Body {
+    // `if {}` is an empty body, never the empty object.
+    if (this.#peek(1).value === '}' && this.#peek(1).kind === TokenKind.punct) return this.#parseBraceBody()
     const start = this.#i
     const errorCount = this.errors.length
     try {
@@ -663,7 +665,9 @@ class Parser {
       if (this.#at(',')) {
         this.#next()
         value.push(...this.#parseList(']'))
-      } else this.#expect(']', 'to close the array')
+      } else if (!this.#at(']')) {
+        this.#fail(`expected , or ], found ${this.#describe()}`)
+      } else this.#next()
       return { type: 'array', value, location: open.location }
     })
   }
@@ -711,7 +715,9 @@ class Parser {
       if (this.#at(',')) {
         this.#next()
         value.push(...this.#parseList('}'))
-      } else this.#expect('}', 'to close the set')
+      } else if (!this.#at('}')) {
+        this.#fail(`expected , or }, found ${this.#describe()}`)
+      } else this.#next()
       return { type: 'set', value, location: open.location }
     })
   }
