@@ -77,6 +77,7 @@ export class Planner {
   readonly #trie: TrieNode = { children: new Map() }
   readonly #ctxNames = new Map<string, number>()
   #next: Local = FIRST_FREE_LOCAL
+  #mockCount = 0
   #block: Block = { stmts: [] }
   #env = new Map<string, Local>()
   #loc: Location | undefined
@@ -337,8 +338,39 @@ export class Planner {
       (!isRoot || (root?.type === 'var' && root.value === 'data' && this.#compiled.rules.get(JSON.stringify(path))?.kind === 'function'))
     if (isFunc) {
       const locals = [...termVars(w.value)].filter((v) => v !== 'input' && v !== 'data' && this.#env.has(v))
-      if (locals.length > 0) fail('unsupported: with replacement by a local variable', w.location)
       const saved = this.#ctx
+      if (locals.length > 0) {
+        // Funcs cannot see this body's locals, so the value travels in the data document,
+        // under a key no policy can spell, and the mock reads it back from there.
+        this.#loc = w.location
+        this.#term(w.value, (val) => {
+          const key = `$mock${this.#mockCount++}`
+          const loc = w.location
+          const ref: RefTerm = {
+            type: 'ref',
+            value: [
+              { type: 'var', value: 'data', location: loc },
+              { type: 'string', value: key, location: loc },
+            ],
+            location: loc,
+          }
+          const mocks = new Map(saved.mocks)
+          mocks.set(name, ref)
+          this.#ctx = { ...saved, mocks }
+          const block = this.#nested(() =>
+            this.#with(e, i + 1, () => {
+              const inner = this.#ctx
+              this.#ctx = saved
+              iter()
+              this.#ctx = inner
+            }),
+          )
+          this.#ctx = saved
+          this.#loc = w.location
+          this.#emit({ type: 'WithStmt', local: DATA_LOCAL, path: [this.#strIndex(key)], value: val, block })
+        })
+        return
+      }
       const mocks = new Map(saved.mocks)
       mocks.set(name, w.value)
       this.#ctx = { ...saved, mocks }
@@ -507,7 +539,10 @@ export class Planner {
       case 'string':
         return iter(this.#str(t.value))
       case 'var': {
-        if (t.value === 'input') return iter({ type: 'local', value: INPUT_LOCAL })
+        if (t.value === 'input') {
+          this.#emit({ type: 'IsDefinedStmt', source: INPUT_LOCAL })
+          return iter({ type: 'local', value: INPUT_LOCAL })
+        }
         if (t.value === 'data') return this.#dataRef([], t, iter)
         const l = this.#env.get(t.value)
         if (l === undefined) fail(`var ${t.value} is unsafe`, t.location, 'rego_unsafe_var_error')
@@ -599,7 +634,10 @@ export class Planner {
     const [head, ...rest] = t.value
     if (!head) return fail('empty ref', t.location)
     if (head.type === 'var' && head.value === 'data') return this.#dataRef(rest, t, iter)
-    if (head.type === 'var' && head.value === 'input') return this.#walk(INPUT_LOCAL, rest, iter)
+    if (head.type === 'var' && head.value === 'input') {
+      this.#emit({ type: 'IsDefinedStmt', source: INPUT_LOCAL })
+      return this.#walk(INPUT_LOCAL, rest, iter)
+    }
     this.#term(head, (op) => this.#walk(this.#toLocal(op), rest, iter))
   }
 
@@ -646,6 +684,8 @@ export class Planner {
       if (node.set) break
       if (this.#ctx.dataOverrides.some((o) => isPrefix(o, path))) break
       const op = ops[i]!
+      // Rule names are strings: another scalar key can only address base data.
+      if (op.type === 'number' || op.type === 'boolean' || op.type === 'null') return this.#walk(DATA_LOCAL, ops, iter)
       if (op.type !== 'string') break
       const child = node.children.get(op.value)
       if (!child) {
@@ -754,9 +794,8 @@ export class Planner {
       const isFunc = target !== undefined && (this.#userFunc(mock) !== undefined || (!target.startsWith('data.') && !target.startsWith('input.') && this.#decl(target)))
       if (isFunc) {
         const saved = this.#ctx
-        const mocks = new Map(saved.mocks)
-        mocks.delete(name)
-        this.#ctx = { ...saved, mocks }
+        // A replacement runs unmocked: mocks do not apply inside other mocks.
+        this.#ctx = { ...saved, mocks: new Map() }
         const ref: RefTerm = mock.type === 'ref' ? mock : { type: 'ref', value: [mock], location: mock.location }
         this.#call(ref, args, (op) => {
           this.#ctx = saved

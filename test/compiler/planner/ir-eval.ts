@@ -14,8 +14,10 @@ export class RSet {
 export type V = null | boolean | number | string | V[] | RObj | RSet
 
 export class EvalError extends Error {
-  constructor(readonly code: string, message: string) {
+  readonly code: string
+  constructor(code: string, message: string) {
     super(message)
+    this.code = code
   }
 }
 
