@@ -75,14 +75,14 @@ export function printBody(body: Body, indent = ''): string {
   return body.map((e) => `${indent}${printExpr(e, indent)}`).join('\n')
 }
 
-/** Renders one expression with its `not` and `with` modifiers. */
-export function printExpr(expr: Expr, indent = ''): string {
+/** Renders one expression with its `not` and `with` modifiers; `inline` keeps it on one line. */
+export function printExpr(expr: Expr, indent = '', inline = false): string {
   const t = expr.terms
   let out: string
   if (Array.isArray(t)) out = printCall(t[0] as RefTerm, t.slice(1), PREC.expr)
   else if (t.type === 'some') out = printSome(t)
   else if (t.type === 'somein') out = printSomeIn(t)
-  else if (t.type === 'every') out = printEvery(t, indent)
+  else if (t.type === 'every') out = printEvery(t, indent, inline)
   else out = printTerm(t, PREC.expr)
   if (expr.negated) out = `not ${out}`
   for (const w of expr.with) out += ` ${printWith(w)}`
@@ -102,9 +102,10 @@ function printSomeIn(decl: SomeIn): string {
   return `some ${key}${printTerm(decl.value, PREC.relation)} in ${printTerm(decl.collection, PREC.relation)}`
 }
 
-function printEvery(every: Every, indent: string): string {
+function printEvery(every: Every, indent: string, inline: boolean): string {
   const key = every.key === undefined ? '' : `${every.key.value}, `
-  return `every ${key}${every.value.value} in ${printTerm(every.domain, PREC.relation)} ${printBraced(every.body, indent)}`
+  const body = inline ? `{${printInline(every.body)}}` : printBraced(every.body, indent)
+  return `every ${key}${every.value.value} in ${printTerm(every.domain, PREC.relation)} ${body}`
 }
 
 // Binding strength of each syntactic level; a term printed where a tighter level is needed
@@ -178,7 +179,7 @@ export function printTerm(term: Term, min: number = PREC.in): string {
 
 // Comprehension bodies print on one line, `;`-separated, so they nest anywhere.
 function printInline(body: Body): string {
-  return body.map((e) => printExpr(e).replace(/\n\s*/g, '; ').replace(/\{; /g, '{').replace(/; \}/g, '}')).join('; ')
+  return body.map((e) => printExpr(e, '', true)).join('; ')
 }
 
 function printCall(operator: RefTerm, args: Term[], min: number): string {

@@ -49,14 +49,15 @@ function parses(c: Case): string | undefined {
 }
 
 describe('Corpus', () => {
-  it('parses every conformance case that should parse and rejects the others', () => {
+  it('parses every conformance and project case that should parse and rejects the others', () => {
     expect(existsSync(corpus)).toBe(true)
     let passed = 0
     const failures: string[] = []
-    for (const file of yamlFiles(corpus)) {
+    const files = [...yamlFiles(corpus), ...yamlFiles(join(repo, 'test', 'cases'))]
+    for (const file of files) {
       const doc = parseYaml(readFileSync(file, 'utf8')) as { cases?: Case[] }
       for (const c of doc.cases ?? []) {
-        const key = `${relative(corpus, file)}#${c.note}`
+        const key = `${relative(file.startsWith(corpus) ? corpus : repo, file)}#${c.note}`
         if (EXCEPTIONS.has(key)) continue
         const error = parses(c)
         const wantsParseError = c.want_error_code === 'rego_parse_error'

@@ -67,6 +67,9 @@ c contains "x" if true
 default d := {}
 e[x] if x := 1
 g := set()
+h := [x | x := input[_]; every y in x { y > 1; y < 10 }]
+i := {x: y | some x; y := [z | z := x with input as 1]}
+j := [{"a": [1, 2][0]}.a, f(1)[0].b, (1 + 2) * -3]
 `)
   })
 
