@@ -1,0 +1,111 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { compile } from '../../src/compiler/index.js'
+import {
+  DecisionCode,
+  EngineErrorCode,
+  interpretValue,
+  parseAbortMessage,
+  PolicyEngine,
+} from '../../src/engine/index.js'
+
+const root = join(import.meta.dirname, '..', '..')
+
+async function engineFor(source: string, entrypoint: string, data: unknown = {}): Promise<PolicyEngine> {
+  const { wasm } = compile({ modules: [{ file: 'p.rego', source }], entrypoints: [entrypoint] })
+  return PolicyEngine.load({ wasm, data, revision: 'rev-1' })
+}
+
+describe('PolicyEngine', () => {
+  it('evaluates the trades policy from the compiler', async () => {
+    const source = readFileSync(join(root, 'policies/trades/trades.rego'), 'utf8')
+    const data = JSON.parse(readFileSync(join(root, 'policies/trades/data.json'), 'utf8'))
+    const { wasm } = compile({ modules: [{ file: 'trades.rego', source }], entrypoints: ['trades/decision'] })
+    // split is a host builtin; a one-line stand-in keeps this test independent of builtins/.
+    const builtins = { split: (s: string, d: string) => s.split(d) }
+    const engine = await PolicyEngine.load({ wasm, data, revision: 'r', builtins })
+    expect(engine.entrypoint).toBe('trades/decision')
+    expect(engine.abi.major).toBe(1)
+    const token = { scope: 'trades', user_id: 1, roles: ['analyst'], locations: ['NY'] }
+    const resource = { type: 'trade', id: 't', properties: { owner_id: 1, location: 'NY' } }
+    expect(engine.evaluate({ token, action: 'read', resource })).toEqual({
+      allow: true,
+      code: 'OK',
+      reasons: [],
+    })
+    const denied = engine.evaluate({ token, action: 'create', resource })
+    expect(denied.code).toBe(DecisionCode.POLICY_DENIED)
+    expect(denied.reasons).toEqual(['missing_permission: no role in the token grants this action'])
+    const noScope = engine.evaluate({ token: { ...token, scope: 'x' }, action: 'read', resource })
+    expect(noScope.code).toBe(DecisionCode.INSUFFICIENT_SCOPE)
+  })
+
+  it('accepts a boolean decision', async () => {
+    const engine = await engineFor('package a\nallow := input.x == 1', 'a/allow')
+    expect(engine.evaluate({ x: 1 })).toMatchObject({ allow: true, code: 'OK' })
+    expect(engine.evaluate({ x: 2 })).toMatchObject({ allow: false, code: 'POLICY_DENIED' })
+  })
+
+  it('fails closed on an undefined decision and on a wrong shape', async () => {
+    const undef = await engineFor('package a\nallow if input.x == 1', 'a/allow')
+    expect(undef.evaluate({ x: 2 })).toMatchObject({ allow: false, code: 'EVALUATION_ERROR' })
+    const shape = await engineFor('package a\nd := "yes"', 'a/d')
+    expect(shape.evaluate({})).toMatchObject({ allow: false, code: 'EVALUATION_ERROR' })
+  })
+
+  it('turns an abort into EVALUATION_ERROR with the parsed code', async () => {
+    const engine = await engineFor('package a\nd := 1 if input.x\nd := 2 if input.x', 'a/d')
+    const decision = engine.evaluate({ x: true })
+    expect(decision.allow).toBe(false)
+    expect(decision.code).toBe('EVALUATION_ERROR')
+    expect(decision.error?.code).toBe('eval_conflict_error')
+  })
+
+  it('rejects a module that is not wasm and an unknown entrypoint', async () => {
+    await expect(PolicyEngine.load({ wasm: new Uint8Array([1, 2, 3]) })).rejects.toMatchObject({
+      code: EngineErrorCode.Load,
+    })
+    const { wasm } = compile({ modules: [{ file: 'p.rego', source: 'package a\nd := 1' }], entrypoints: ['a/d'] })
+    await expect(PolicyEngine.load({ wasm, entrypoint: 'a/nope' })).rejects.toMatchObject({
+      code: EngineErrorCode.Entrypoint,
+    })
+  })
+})
+
+describe('interpretValue', () => {
+  it('reads object decisions with reasons, obligations and code', () => {
+    expect(interpretValue({ allow: false, code: 'INSUFFICIENT_SCOPE', reasons: ['x'] })).toEqual({
+      allow: false,
+      code: 'INSUFFICIENT_SCOPE',
+      reasons: ['x'],
+    })
+    expect(interpretValue({ allow: true, obligations: { mask: ['ssn'] } })).toEqual({
+      allow: true,
+      code: 'OK',
+      reasons: [],
+      obligations: { mask: ['ssn'] },
+    })
+  })
+
+  it('rejects malformed decisions', () => {
+    for (const v of [null, 1, [], { allow: 'yes' }, { allow: false, reasons: [1] }, { allow: false, code: 'OK' }]) {
+      expect(interpretValue(v).code, JSON.stringify(v)).toBe('EVALUATION_ERROR')
+    }
+  })
+})
+
+describe('parseAbortMessage', () => {
+  it('parses located and bare abort messages', () => {
+    expect(parseAbortMessage('p.rego:3:1: eval_conflict_error: complete rules must not produce multiple outputs')).toEqual({
+      code: 'eval_conflict_error',
+      message: 'complete rules must not produce multiple outputs',
+      location: { file: 'p.rego', row: 3, col: 1 },
+    })
+    expect(parseAbortMessage('var_assignment_conflict_error: x')).toEqual({
+      code: 'var_assignment_conflict_error',
+      message: 'x',
+    })
+    expect(parseAbortMessage('something odd')).toEqual({ code: 'eval_error', message: 'something odd' })
+  })
+})
