@@ -28,6 +28,60 @@ static double pow10i(int e) {
   return e < 0 ? 1 / r : r;
 }
 
+/* ---------- big integers (for exact float parsing and printing) ---------- */
+
+#define BL 100
+typedef struct { u32 n; u32 d[BL]; } Big;
+
+static void big_set(Big *b, u64 v) {
+  b->n = 0;
+  while (v) { b->d[b->n++] = (u32)v; v >>= 32; }
+}
+static void big_mul(Big *b, u32 m) {
+  u64 carry = 0;
+  for (u32 i = 0; i < b->n; i++) {
+    u64 t = (u64)b->d[i] * m + carry;
+    b->d[i] = (u32)t;
+    carry = t >> 32;
+  }
+  if (carry && b->n < BL) b->d[b->n++] = (u32)carry;
+}
+static void big_pow(Big *b, u32 base, int k) { for (int i = 0; i < k; i++) big_mul(b, base); }
+static int big_cmp(Big *a, Big *b) {
+  if (a->n != b->n) return a->n < b->n ? -1 : 1;
+  for (u32 i = a->n; i-- > 0;) if (a->d[i] != b->d[i]) return a->d[i] < b->d[i] ? -1 : 1;
+  return 0;
+}
+
+/* compare M*10^E with N*2^s exactly */
+static int cmp_dec_bin(u64 M, int E, u64 N, int s) {
+  static Big l, r;
+  big_set(&l, M);
+  big_pow(&l, 10, E > 0 ? E : 0);
+  big_pow(&l, 2, s < 0 ? -s : 0);
+  big_set(&r, N);
+  big_pow(&r, 2, s > 0 ? s : 0);
+  big_pow(&r, 10, E < 0 ? -E : 0);
+  return big_cmp(&l, &r);
+}
+
+static void decomp(u64 bits, u64 *m, int *e) {
+  int E = (int)((bits >> 52) & 0x7FF);
+  u64 F = bits & ((1ULL << 52) - 1);
+  if (E == 0) { *m = F; *e = -1074; } else { *m = F | (1ULL << 52); *e = E - 1075; }
+}
+
+/* sign of M*10^E - midpoint(bits, bits+1) */
+static int cmp_mid(u64 M, int E, u64 bits) {
+  u64 ma, mb;
+  int ea, eb;
+  decomp(bits, &ma, &ea);
+  decomp(bits + 1, &mb, &eb);
+  int ec = ea < eb ? ea : eb;
+  u64 N = (ma << (ea - ec)) + (mb << (eb - ec));
+  return cmp_dec_bin(M, E, N, ec - 1);
+}
+
 double vd_parse_double(const char *s, u32 len) {
   u32 i = 0;
   int neg = 0;
@@ -50,14 +104,28 @@ double vd_parse_double(const char *s, u32 len) {
     exp += en ? -ee : ee;
   }
   double d;
-  if (m == 0) d = 0;
+  if (m == 0 || exp < -345) d = 0;
+  else if (exp > 310) d = 1.0 / 0.0;
   else if (m < (1ULL << 53) && exp >= -22 && exp <= 22) {
     /* exact (Clinger's fast path) */
     d = exp < 0 ? (double)m / P10[-exp] : (double)m * P10[exp];
-  } else if (exp < -300) {
-    d = (double)m * pow10i(exp + 300) / 1e300;
   } else {
-    d = (double)m * pow10i(exp);
+    /* approximate, then correct to the nearest double by exact comparison with midpoints */
+    if (exp < -300) d = (double)m * pow10i(exp + 300) / 1e300;
+    else d = (double)m * pow10i(exp);
+    if (d > 1.7976931348623157e308) d = 1.7976931348623157e308;
+    union { double d; u64 u; } u = {d};
+    for (int it = 0; it < 8; it++) {
+      if (u.u >= 0x7FF0000000000000ULL) break;
+      int c = cmp_mid(m, exp, u.u);
+      if (c > 0 || (c == 0 && (u.u & 1))) { u.u++; continue; }
+      if (u.u > 0) {
+        c = cmp_mid(m, exp, u.u - 1);
+        if (c < 0 || (c == 0 && (u.u & 1))) { u.u--; continue; }
+      }
+      break;
+    }
+    d = u.d;
   }
   return neg ? -d : d;
 }
@@ -322,22 +390,6 @@ static void bs(Buf *b, const char *s) { u32 n = 0; while (s[n]) n++; bput(b, s, 
 
 /* ---------- exact float formatting (shortest round trip) ---------- */
 
-#define BL 100
-typedef struct { u32 n; u32 d[BL]; } Big;
-
-static void big_set(Big *b, u64 v) {
-  b->n = 0;
-  while (v) { b->d[b->n++] = (u32)v; v >>= 32; }
-}
-static void big_mul(Big *b, u32 m) {
-  u64 carry = 0;
-  for (u32 i = 0; i < b->n; i++) {
-    u64 t = (u64)b->d[i] * m + carry;
-    b->d[i] = (u32)t;
-    carry = t >> 32;
-  }
-  if (carry && b->n < BL) b->d[b->n++] = (u32)carry;
-}
 static u32 big_divmod(Big *b, u32 d) {
   u64 r = 0;
   for (u32 i = b->n; i-- > 0;) {
@@ -439,7 +491,7 @@ static void fmt_float(Buf *out, double x) {
   while (nd > 1 && digits[nd - 1] == '0') nd--;
   int point = (int)clen - k; /* decimal point position relative to digits[0] */
   int exp10 = point - 1;
-  if (exp10 >= -7 && exp10 < 21) {
+  if (exp10 >= -6 && exp10 < 21) {
     if (point <= 0) {
       bs(out, "0.");
       for (int z = 0; z < -point; z++) bc(out, '0');

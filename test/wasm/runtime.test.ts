@@ -1,0 +1,35 @@
+import { createHash } from 'node:crypto'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { EXPORTS, IMPORTS, runtimeSourceHash, runtimeWasm } from '../../src/wasm/index.js'
+import { emptyPolicyWasm } from './helpers.js'
+
+const srcDir = join(import.meta.dirname, '../../runtime/src')
+
+function sourceHash(): string {
+  const h = createHash('sha256')
+  for (const name of readdirSync(srcDir).sort()) {
+    h.update(name + '\0')
+    h.update(readFileSync(join(srcDir, name)))
+  }
+  return h.digest('hex')
+}
+
+describe('Runtime', () => {
+  it('is built from the current C sources (run runtime/build.sh when this fails)', () => {
+    expect(runtimeSourceHash()).toBe(sourceHash())
+  })
+
+  it('imports only the ABI host functions', () => {
+    const mod = new WebAssembly.Module(runtimeWasm())
+    const names = WebAssembly.Module.imports(mod).map((i) => `${i.module}.${i.name}`)
+    expect(names.sort()).toEqual(Object.values(IMPORTS).map((n) => `env.${n}`).sort())
+  })
+
+  it('yields modules exporting exactly the ABI 1.3 exports', () => {
+    const mod = new WebAssembly.Module(emptyPolicyWasm())
+    const names = WebAssembly.Module.exports(mod).map((e) => e.name)
+    expect(names.sort()).toEqual([...EXPORTS].sort())
+  })
+})
