@@ -222,6 +222,12 @@ export class Planner {
     return l
   }
 
+  #copy(source: Local): Local {
+    const l = this.#local()
+    this.#emit({ type: 'AssignVarStmt', source: { type: 'local', value: source }, target: l })
+    return l
+  }
+
   #int(n: number): Local {
     const l = this.#local()
     this.#emit({ type: 'MakeNumberIntStmt', value: n, target: l })
@@ -479,7 +485,9 @@ export class Planner {
   /** Unifies a term (maybe a pattern) with a value already in an operand. */
   #unifyOp(t: Term, op: Operand, iter: Iter): void {
     if (t.type === 'var' && !this.#bound(t.value)) {
-      this.#env.set(t.value, this.#toLocal(op))
+      // input and data change under `with`: a var bound to them keeps its own copy.
+      const aliased = op.type === 'local' && (op.value === INPUT_LOCAL || op.value === DATA_LOCAL)
+      this.#env.set(t.value, aliased ? this.#copy(op.value) : this.#toLocal(op))
       return iter()
     }
     if (t.type === 'array' && this.#isPattern(t)) {
@@ -750,7 +758,8 @@ export class Planner {
         base = t
       }
       const m = this.#local()
-      this.#emit({ type: 'ObjectMergeStmt', a: obj, b: base, target: m })
+      // Base data wins over rule values on a clash, as in OPA's storage-backed evaluation.
+      this.#emit({ type: 'ObjectMergeStmt', a: base, b: obj, target: m })
       this.#emit({ type: 'AssignVarStmt', source: { type: 'local', value: m }, target: out })
     })
     this.#emit({ type: 'BlockStmt', blocks: [merge] })
