@@ -297,7 +297,12 @@ class Parser {
     let body: Body
     if (this.#at('if')) {
       this.#next()
-      body = this.#at('{') ? this.#parseBraceBodyOrLiteral() : [this.#parseLiteral(0)]
+      if (!this.#at('{')) {
+        body = [this.#parseLiteral(0)]
+        if (this.#at('{')) this.#fail('unexpected { after the expression of `if`: write `if { ... }` for a body')
+        return body
+      }
+      body = this.#parseBraceBodyOrLiteral()
     } else if (this.#at('{')) {
       this.#error('`if` keyword is required before rule body')
       body = this.#parseBraceBody()
@@ -398,6 +403,7 @@ class Parser {
         continue
       }
       if (this.#atEnd(end)) break
+      if (end !== null && this.#peek().kind === TokenKind.eof) this.#fail(`expected ${end}, found end of file`)
       if (this.#peek().nl) continue
       this.#fail(`unexpected ${this.#describe()}: expected ; or a newline between expressions`)
     }

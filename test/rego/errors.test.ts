@@ -110,3 +110,10 @@ describe('Parser errors', () => {
       .toMatch(/else keyword cannot be used/)
   })
 })
+
+describe('Parser errors at the end of input', () => {
+  it('names the missing closing brace', () => {
+    const e = errorsOf(() => parseModule('package a\np if {\n\tx := 1\n', 'a.rego'))
+    expect(e.errors.map((x) => [x.detail, x.location.row, x.location.col])).toEqual([['expected }, found end of file', 4, 1]])
+  })
+})
