@@ -131,7 +131,7 @@ export function regexFindAllStringSubmatchN(pattern: unknown, value: unknown, n:
 }
 
 function expand(template: string, m: RegExpExecArray): string {
-  return template.replace(/\$(\$|\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))/g, (all, d: string, braced?: string, bare?: string) => {
+  return template.replace(/\$(\$|\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))/g, (_all, d: string, braced?: string, bare?: string) => {
     if (d === '$') return '$'
     const key = braced ?? bare!
     if (/^\d+$/.test(key)) return m[Number(key)] ?? ''

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { BuiltinError, arr, badOperand, builtinError, int, num, obj, str, strs, typeName } from './errors.js'
+import { BuiltinError, badOperand, builtinError, int, num, obj, str, strs, typeName } from './errors.js'
 
 const runes = (s: string): string[] => Array.from(s)
 
@@ -272,6 +272,3 @@ export function numbersRangeStep(a: unknown, b: unknown, step: unknown): number[
   else for (let i = x; i >= y; i -= s) out.push(i)
   return out
 }
-
-/** Checks `arr` for callers that need an array operand (re-exported for other groups). */
-export const arrayOperand = arr
