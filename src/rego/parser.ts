@@ -101,6 +101,9 @@ function run<T>(source: string, file: string, options: ParseOptions, f: (p: Pars
 /** Thrown inside the parser to unwind to the nearest recovery point; never escapes. */
 class ParseAbort extends Error {}
 
+/** How deeply brackets, braces and parentheses may nest. */
+const MAX_NESTING = 200
+
 const RELATIONAL = new Set(['==', '!=', '<', '<=', '>', '>='])
 const SCALAR_TYPES = new Set(['string', 'number', 'boolean', 'null'])
 const IMPORT_ROOTS = new Set(['data', 'input', 'future', 'rego'])
@@ -114,6 +117,7 @@ class Parser {
   // Inside the head term of a possible comprehension, a top-level `|` ends the term instead of
   // being set union (`[x | ...]`); any bracket resets this.
   #noOr = false
+  #depth = 0
 
   constructor(tokens: Token[], file: string, errors: RegoError[]) {
     this.#tokens = tokens
@@ -758,12 +762,16 @@ class Parser {
   // Token helpers
 
   #bracketed<T>(f: () => T): T {
+    // Nesting is bounded so that hostile input fails with an error, not a stack overflow.
+    if (this.#depth >= MAX_NESTING) this.#fail(`nesting deeper than ${MAX_NESTING} levels`)
     const saved = this.#noOr
     this.#noOr = false
+    this.#depth++
     try {
       return f()
     } finally {
       this.#noOr = saved
+      this.#depth--
     }
   }
 

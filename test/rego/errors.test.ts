@@ -117,3 +117,12 @@ describe('Parser errors at the end of input', () => {
     expect(e.errors.map((x) => [x.detail, x.location.row, x.location.col])).toEqual([['expected }, found end of file', 4, 1]])
   })
 })
+
+describe('Parser limits', () => {
+  it('reports deep nesting as a parse error instead of overflowing the stack', () => {
+    const e = errorsOf(() => parseTerm('['.repeat(5000) + ']'.repeat(5000)))
+    expect(e.code).toBe('rego_parse_error')
+    expect(e.errors[0]!.detail).toMatch(/nesting deeper than/)
+    expect(parseTerm('['.repeat(100) + ']'.repeat(100)).type).toBe('array')
+  })
+})
