@@ -211,6 +211,20 @@ export class Planner {
     return b
   }
 
+  /**
+   * Defined iff `plan` never reaches `found`. A flag instead of a bare `NotStmt`, because a
+   * block that iterates (a `ScanStmt`) is never undefined itself.
+   */
+  #unless(plan: (found: Iter) => void): void {
+    const flag = this.#local()
+    this.#emit({ type: 'ResetLocalStmt', target: flag })
+    const block = this.#nested(() =>
+      plan(() => this.#emit({ type: 'AssignVarStmt', source: { type: 'bool', value: true }, target: flag })),
+    )
+    this.#emit({ type: 'BlockStmt', blocks: [block] })
+    this.#emit({ type: 'IsUndefinedStmt', source: flag })
+  }
+
   #false(): void {
     this.#emit({ type: 'EqualStmt', a: { type: 'bool', value: true }, b: { type: 'bool', value: false } })
   }
@@ -246,9 +260,8 @@ export class Planner {
     this.#loc = e.location
     if (e.with.length > 0) return this.#with(e, 0, iter)
     if (e.negated) {
-      const block = this.#nested(() => this.#exprInner(e, () => {}))
+      this.#unless((found) => this.#exprInner(e, found))
       this.#loc = e.location
-      this.#emit({ type: 'NotStmt', block })
       return iter()
     }
     this.#exprInner(e, iter)
@@ -277,7 +290,8 @@ export class Planner {
       }
       case 'every': {
         const d = s.decl
-        const block = this.#nested(() => {
+        // every x in xs { body }: no element of xs for which the body is undefined.
+        this.#unless((found) =>
           this.#term(d.domain, (op) => {
             const src = this.#toLocal(op)
             const k = this.#local()
@@ -285,14 +299,13 @@ export class Planner {
             const scan = this.#nested(() => {
               this.#env.set(d.value.value, v)
               if (d.key) this.#env.set(d.key.value, k)
-              const inner = this.#nested(() => this.#body(d.body, 0, () => {}))
-              this.#emit({ type: 'NotStmt', block: inner })
+              this.#unless((ok) => this.#body(d.body, 0, ok))
+              found()
             })
             this.#emit({ type: 'ScanStmt', source: src, key: k, value: v, block: scan })
-          })
-        })
+          }),
+        )
         this.#loc = e.location
-        this.#emit({ type: 'NotStmt', block })
         return iter()
       }
       case 'term':

@@ -371,7 +371,8 @@ function analyze(e: Expr, outside: Set<string>, sc: SafetyCtx): ExprInfo {
     collectNeeds(w.value, needs, new Set(), outside)
   }
   if (e.negated) {
-    for (const v of outs) needs.add(v)
+    // Wildcards stay local to the negation (`not deny[_]`); other vars must be bound before.
+    for (const v of outs) if (!v.startsWith('__wild')) needs.add(v)
     outs.clear()
     sides = undefined
     ready = undefined
