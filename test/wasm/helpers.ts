@@ -1,9 +1,31 @@
 // Test helper: instantiate a generated module with bare imports to call ABI exports directly.
 import { generate } from '../../src/compiler/codegen/index.js'
 
+interface WasmMemory {
+  readonly buffer: ArrayBuffer
+}
+interface WasmDescriptor {
+  module: string
+  name: string
+  kind: string
+}
+/** The slice of the WebAssembly JS API the tests use (the project's lib has no DOM types). */
+export interface WasmApi {
+  Memory: new (d: { initial: number }) => WasmMemory
+  Module: {
+    new (bytes: Uint8Array): object
+    imports(m: object): WasmDescriptor[]
+    exports(m: object): { name: string; kind: string }[]
+  }
+  Instance: new (m: object, imports: object) => { exports: Record<string, unknown> }
+  instantiate(bytes: Uint8Array): Promise<{ instance: { exports: Record<string, unknown> } }>
+  validate(bytes: Uint8Array): boolean
+}
+export const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly
+
 export interface RawPolicy {
   exports: Record<string, any>
-  memory: WebAssembly.Memory
+  memory: WasmMemory
   json(text: string, fn?: 'opa_json_parse' | 'opa_value_parse'): number
   dump(addr: number, fn?: 'opa_json_dump' | 'opa_value_dump'): string
   roundTrip(text: string): string | undefined
@@ -17,8 +39,8 @@ export function emptyPolicyWasm(): Uint8Array {
   })
 }
 
-export function instantiate(wasm: Uint8Array = emptyPolicyWasm()): RawPolicy {
-  const memory = new WebAssembly.Memory({ initial: 5 })
+export function instantiate(bytes: Uint8Array = emptyPolicyWasm()): RawPolicy {
+  const memory = new wasm.Memory({ initial: 5 })
   const str = (addr: number): string => {
     const b = new Uint8Array(memory.buffer)
     let e = addr
@@ -28,7 +50,7 @@ export function instantiate(wasm: Uint8Array = emptyPolicyWasm()): RawPolicy {
   const fail = (): never => {
     throw new Error('host builtin called')
   }
-  const inst = new WebAssembly.Instance(new WebAssembly.Module(wasm), {
+  const inst = new wasm.Instance(new wasm.Module(bytes), {
     env: {
       memory,
       opa_abort: (a: number) => {

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { EXPORTS, IMPORTS, runtimeSourceHash, runtimeWasm } from '../../src/wasm/index.js'
-import { emptyPolicyWasm } from './helpers.js'
+import { emptyPolicyWasm, wasm } from './helpers.js'
 
 const srcDir = join(import.meta.dirname, '../../runtime/src')
 
@@ -22,14 +22,14 @@ describe('Runtime', () => {
   })
 
   it('imports only the ABI host functions', () => {
-    const mod = new WebAssembly.Module(runtimeWasm())
-    const names = WebAssembly.Module.imports(mod).map((i) => `${i.module}.${i.name}`)
+    const mod = new wasm.Module(runtimeWasm())
+    const names = wasm.Module.imports(mod).map((i) => `${i.module}.${i.name}`)
     expect(names.sort()).toEqual(Object.values(IMPORTS).map((n) => `env.${n}`).sort())
   })
 
   it('yields modules exporting exactly the ABI 1.3 exports', () => {
-    const mod = new WebAssembly.Module(emptyPolicyWasm())
-    const names = WebAssembly.Module.exports(mod).map((e) => e.name)
+    const mod = new wasm.Module(emptyPolicyWasm())
+    const names = wasm.Module.exports(mod).map((e) => e.name)
     expect(names.sort()).toEqual([...EXPORTS].sort())
   })
 })

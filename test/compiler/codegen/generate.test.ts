@@ -1,12 +1,13 @@
-import opa from '@open-policy-agent/opa-wasm'
+import { loadPolicy } from '@open-policy-agent/opa-wasm'
 import { describe, expect, it } from 'vitest'
 import { NATIVE_BUILTINS, generate } from '../../../src/compiler/codegen/index.js'
 import type { CodegenOptions } from '../../../src/compiler/codegen/index.js'
 import type { Policy } from '../../../src/compiler/ir/types.js'
+import { wasm } from '../../wasm/helpers.js'
 import { B, L, S, blk, planCalling, policy, rule } from './ir.js'
 
 async function load(p: Policy, opts?: CodegenOptions, custom: Record<string, (...a: any[]) => unknown> = {}) {
-  return opa.loadPolicy(generate(p, opts), undefined, custom)
+  return loadPolicy(generate(p, opts), undefined, custom)
 }
 
 const G = 'g0.data.test.p'
@@ -212,7 +213,7 @@ describe('generate', () => {
       )] }],
     })
     const wasm = generate(p, { returnsSet: (n) => n === 'test.keys' })
-    const pol = await opa.loadPolicy(wasm, undefined, {
+    const pol = await loadPolicy(wasm, undefined, {
       'test.dup': (a: unknown, s: string) => [a, s],
       'test.keys': () => ['a', 'b', 'a'],
     })
@@ -221,8 +222,8 @@ describe('generate', () => {
 
   it('exposes non-native builtins in builtins()', () => {
     const p = policy({ strings: [], builtins: [{ name: 'count', arity: 1 }, { name: 'sprintf', arity: 2 }], plans: [] })
-    const mod = new WebAssembly.Module(generate(p))
-    expect(WebAssembly.Module.exports(mod).map((e) => e.name)).toContain('builtins')
+    const mod = new wasm.Module(generate(p))
+    expect(wasm.Module.exports(mod).map((e) => e.name)).toContain('builtins')
     expect(NATIVE_BUILTINS.has('count')).toBe(true)
     expect(NATIVE_BUILTINS.has('sprintf')).toBe(false)
   })
