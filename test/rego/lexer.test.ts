@@ -49,4 +49,14 @@ describe('Lexer', () => {
     ])
     expect(errors[2]!.message).toBe('t.rego:1:11: rego_parse_error: unterminated string')
   })
+
+  it('rejects leading zeros, letters glued to numbers and short unicode escapes', () => {
+    expect(lex('01', 't').errors[0]!.detail).toMatch(/leading zero/)
+    expect(lex('1a', 't').errors[0]!.detail).toMatch(/invalid number/)
+    expect(lex('"\\u12"', 't').errors[0]!.detail).toMatch(/invalid escape/)
+  })
+
+  it('skips a byte order mark', () => {
+    expect(values('\ufeffpackage a')).toEqual(['package', 'a', ''])
+  })
 })
