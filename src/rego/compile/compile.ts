@@ -683,6 +683,59 @@ const STAGES: Stage<Context>[] = [
     },
   },
   {
+    // Must run after indexRules: edges are refs to rule paths.
+    name: 'checkRecursion',
+    run(ctx) {
+      const deps = new Map<string, Set<string>>()
+      for (const [k, set] of ctx.rules) {
+        const out = new Set<string>()
+        const visit = (t: Term): Term => {
+          if (t.type !== 'ref' || t.value[0]?.type !== 'var' || t.value[0].value !== 'data') return t
+          const prefix: string[] = []
+          for (const x of t.value.slice(1)) {
+            if (x.type !== 'string') break
+            prefix.push(x.value)
+          }
+          for (const [k2, other] of ctx.rules) {
+            const p = other.path
+            const n = Math.min(p.length, prefix.length)
+            if (p.slice(0, n).every((x, i) => x === prefix[i])) out.add(k2)
+          }
+          return t
+        }
+        eachRule(set, (r) => {
+          mapBody(r.body, visit)
+          for (const t of [r.key, r.value, ...(r.args ?? [])]) if (t) mapTerm(t, visit)
+        })
+        deps.set(k, out)
+      }
+      const state = new Map<string, 'visiting' | 'done'>()
+      const stack: string[] = []
+      const reported = new Set<string>()
+      const dfs = (k: string): void => {
+        state.set(k, 'visiting')
+        stack.push(k)
+        for (const d of deps.get(k) ?? []) {
+          if (state.get(d) === 'visiting') {
+            const cycle = [...stack.slice(stack.indexOf(d)), d].map((x) => pathText(JSON.parse(x) as string[]))
+            if (!reported.has(d)) {
+              reported.add(d)
+              const set = ctx.rules.get(d)!
+              ctx.diagnostics.push({
+                code: 'rego_recursion_error',
+                message: `rule ${cycle[0]} is recursive: ${cycle.join(' -> ')}`,
+                location: set.location,
+              })
+            }
+          } else if (!state.has(d)) dfs(d)
+        }
+        stack.pop()
+        state.set(k, 'done')
+      }
+      for (const k of ctx.rules.keys()) if (!state.has(k)) dfs(k)
+    },
+  },
+  {
     // Must run after resolveRefs and indexRules: arity of user functions decides output args.
     name: 'checkSafety',
     run(ctx) {

@@ -100,6 +100,14 @@ r.s.t := 3
     })
   })
 
+  it('reports recursion between rules', () => {
+    expect(errorOf(() => compile('package t\np if q\nq if p'))).toMatchObject({
+      code: 'rego_recursion_error',
+      message: 'rule data.t.p is recursive: data.t.p -> data.t.q -> data.t.p',
+      row: 2,
+    })
+  })
+
   it('lets wildcards in negations stay local', () => {
     expect(() => compile('package t\np if not input[_] > 1')).not.toThrow()
   })
