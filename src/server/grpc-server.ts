@@ -1,0 +1,172 @@
+/**
+ * The gRPC server: `verdict.v1.Authorizer` and `grpc.health.v1.Health` on @grpc/grpc-js, with
+ * protobuf-es `toBinary`/`fromBinary` as the codec. grpc-js answers undecodable messages with
+ * INTERNAL and oversized ones with RESOURCE_EXHAUSTED; neither reaches a handler.
+ *
+ * @module
+ */
+
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
+import type { DescMessage, MessageShape } from '@bufbuild/protobuf'
+import { Server, ServerCredentials, status as Status } from '@grpc/grpc-js'
+import type {
+  MethodDefinition,
+  sendUnaryData,
+  ServerUnaryCall,
+  ServerWritableStream,
+  ServiceDefinition,
+  UntypedServiceImplementation,
+} from '@grpc/grpc-js'
+import {
+  HealthCheckRequestSchema,
+  HealthCheckResponseSchema,
+} from '../gen/grpc/health/v1/health_pb.js'
+import type { HealthCheckRequest, HealthCheckResponse } from '../gen/grpc/health/v1/health_pb.js'
+import {
+  BatchCheckRequestSchema,
+  BatchCheckResponseSchema,
+  CheckRequestSchema,
+  CheckResponseSchema,
+} from '../gen/verdict/v1/authorizer_pb.js'
+import type { Authorizer } from './authorizer.js'
+import { HealthState, ServingStatus } from './health.js'
+import type { Logger } from './logger.js'
+import { toServiceError } from './status.js'
+
+/** The fully qualified name of the Authorizer service. */
+export const AUTHORIZER_SERVICE = 'verdict.v1.Authorizer'
+/** The fully qualified name of the Health service. */
+export const HEALTH_SERVICE = 'grpc.health.v1.Health'
+
+function method<I extends DescMessage, O extends DescMessage>(
+  path: string,
+  input: I,
+  output: O,
+  responseStream = false,
+): MethodDefinition<MessageShape<I>, MessageShape<O>> {
+  return {
+    path,
+    requestStream: false,
+    responseStream,
+    requestSerialize: (m) => Buffer.from(toBinary(input, m)),
+    requestDeserialize: (b) => fromBinary(input, b),
+    responseSerialize: (m) => Buffer.from(toBinary(output, m)),
+    responseDeserialize: (b) => fromBinary(output, b),
+  }
+}
+
+/** Service definition of `verdict.v1.Authorizer` for grpc-js. */
+export const authorizerServiceDefinition: ServiceDefinition = {
+  Check: method(`/${AUTHORIZER_SERVICE}/Check`, CheckRequestSchema, CheckResponseSchema),
+  BatchCheck: method(`/${AUTHORIZER_SERVICE}/BatchCheck`, BatchCheckRequestSchema, BatchCheckResponseSchema),
+}
+
+/** Service definition of `grpc.health.v1.Health` for grpc-js. */
+export const healthServiceDefinition: ServiceDefinition = {
+  Check: method(`/${HEALTH_SERVICE}/Check`, HealthCheckRequestSchema, HealthCheckResponseSchema),
+  Watch: method(`/${HEALTH_SERVICE}/Watch`, HealthCheckRequestSchema, HealthCheckResponseSchema, true),
+}
+
+/** What {@link startGrpcServer} needs. */
+export interface GrpcServerOptions {
+  /** `host:port`; port 0 picks a free one. Example: `127.0.0.1:50051`. */
+  address: string
+  authorizer: Authorizer
+  health: HealthState
+  logger: Logger
+  /** Largest accepted message, in bytes. */
+  maxMessageBytes: number
+}
+
+/** A running server. */
+export interface GrpcServerHandle {
+  /** The address actually bound, `host:port`. */
+  address: string
+  port: number
+  /** Stops accepting calls and waits for running ones (then forces after `graceMs`). */
+  stop(graceMs?: number): Promise<void>
+}
+
+function unary<Req, Res>(
+  name: string,
+  handler: (req: Req) => Promise<Res>,
+  logger: Logger,
+): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
+  return (call, callback) => {
+    handler(call.request).then(
+      (res) => callback(null, res),
+      (err: unknown) => callback(toServiceError(err, logger, name)),
+    )
+  }
+}
+
+/**
+ * Starts the gRPC server.
+ *
+ * @example
+ * const server = await startGrpcServer({ address: '127.0.0.1:0', authorizer, health, logger, maxMessageBytes })
+ * server.address // '127.0.0.1:41234'
+ */
+export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServerHandle> {
+  const { authorizer, health, logger } = options
+  const server = new Server({
+    'grpc.max_receive_message_length': options.maxMessageBytes,
+    'grpc.max_send_message_length': options.maxMessageBytes,
+  })
+  const authorizerImpl: UntypedServiceImplementation = {
+    Check: unary('Check', (req) => authorizer.check(req as never), logger),
+    BatchCheck: unary('BatchCheck', (req) => authorizer.batchCheck(req as never), logger),
+  }
+  server.addService(authorizerServiceDefinition, authorizerImpl)
+
+  const healthImpl: UntypedServiceImplementation = {
+    Check: (call: ServerUnaryCall<HealthCheckRequest, HealthCheckResponse>, callback: sendUnaryData<HealthCheckResponse>) => {
+      const status = health.get(call.request.service)
+      if (status === undefined) {
+        callback({ code: Status.NOT_FOUND, details: 'unknown service' })
+        return
+      }
+      callback(null, create(HealthCheckResponseSchema, { status }))
+    },
+    Watch: (call: ServerWritableStream<HealthCheckRequest, HealthCheckResponse>) => {
+      const service = call.request.service
+      const send = (status: ServingStatus): void => {
+        call.write(create(HealthCheckResponseSchema, { status }))
+      }
+      send(health.get(service) ?? ServingStatus.SERVICE_UNKNOWN)
+      const unwatch = health.watch((s, status) => {
+        if (s === service) send(status)
+      })
+      call.on('cancelled', unwatch)
+      call.on('close', unwatch)
+      call.on('error', unwatch)
+    },
+  }
+  server.addService(healthServiceDefinition, healthImpl)
+
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(options.address, ServerCredentials.createInsecure(), (err, p) => {
+      if (err !== null) reject(err)
+      else resolve(p)
+    })
+  })
+  const host = options.address.slice(0, options.address.lastIndexOf(':'))
+  const address = `${host}:${port}`
+  return {
+    address,
+    port,
+    stop: (graceMs = 5000) =>
+      new Promise<void>((resolve) => {
+        // Watch streams never end on their own; force them once the grace period is over.
+        const timer = setTimeout(() => {
+          server.forceShutdown()
+          resolve()
+        }, graceMs)
+        timer.unref()
+        server.tryShutdown(() => {
+          clearTimeout(timer)
+          resolve()
+        })
+      }),
+  }
+}

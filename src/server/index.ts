@@ -1,0 +1,39 @@
+/**
+ * The gRPC edge: Authorizer and Health services, request limits, error → status mapping and the
+ * JSON-lines logger.
+ *
+ * @module
+ */
+
+export { createAuthorizer, DEFAULT_SUBJECT_TYPE, RequestError } from './authorizer.js'
+export type {
+  Authorizer,
+  AuthorizerOptions,
+  DecisionRecord,
+  PolicyInput,
+  TokenVerifierLike,
+} from './authorizer.js'
+export {
+  AUTHORIZER_SERVICE,
+  authorizerServiceDefinition,
+  HEALTH_SERVICE,
+  healthServiceDefinition,
+  startGrpcServer,
+} from './grpc-server.js'
+export type { GrpcServerHandle, GrpcServerOptions } from './grpc-server.js'
+export { HealthState, ServingStatus } from './health.js'
+export { createLogger, isLogLevel, LogLevel } from './logger.js'
+export type { Logger, LoggerOptions } from './logger.js'
+export {
+  DEFAULT_MAX_BATCH_ITEMS,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_MAX_PROPERTIES_BYTES,
+  DEFAULT_MAX_TOKEN_BYTES,
+  defaultLimitsOptions,
+  validateLimitsOptions,
+} from './options.js'
+export type { LimitsOptions } from './options.js'
+export { PolicyHolder } from './policy-holder.js'
+export type { ActivePolicy } from './policy-holder.js'
+export { toServiceError } from './status.js'
+export { uuidv7 } from './uuid.js'
