@@ -663,7 +663,7 @@ export class Planner {
   }
 
   /** Dereferences `source` by each operand in turn; unbound var operands iterate. */
-  #walk(source: Local, ops: Term[], iter: OpIter): void {
+  #walk(source: Local, ops: Term[], iter: OpIter, base = false): void {
     if (ops.length === 0) return iter({ type: 'local', value: source })
     const [op, ...rest] = ops
     if (op!.type === 'var' && !this.#bound(op!.value)) {
@@ -672,10 +672,30 @@ export class Planner {
       const name = op!.value
       const block = this.#nested(() => {
         this.#env.set(name, k)
-        this.#walk(v, rest, iter)
+        this.#walk(v, rest, iter, base)
       })
       this.#emit({ type: 'ScanStmt', source, key: k, value: v, block })
       return
+    }
+    if (base && op!.type === 'number') {
+      // Base data comes from JSON, where object keys are strings: `data.x[2]` also finds "2".
+      const target = this.#local()
+      this.#emit({ type: 'ResetLocalStmt', target })
+      const num = this.#number(op!.value)
+      const byIndex = this.#nested(() => {
+        const t = this.#local()
+        this.#emit({ type: 'DotStmt', source: { type: 'local', value: source }, key: { type: 'local', value: num }, target: t })
+        this.#emit({ type: 'AssignVarStmt', source: { type: 'local', value: t }, target })
+      })
+      const byKey = this.#nested(() => {
+        const t = this.#local()
+        this.#emit({ type: 'IsUndefinedStmt', source: target })
+        this.#emit({ type: 'DotStmt', source: { type: 'local', value: source }, key: this.#str(op!.value), target: t })
+        this.#emit({ type: 'AssignVarStmt', source: { type: 'local', value: t }, target })
+      })
+      this.#emit({ type: 'BlockStmt', blocks: [byIndex, byKey] })
+      this.#emit({ type: 'IsDefinedStmt', source: target })
+      return this.#walk(target, rest, iter, base)
     }
     if (this.#isPattern(op!)) {
       // A composite key with unbound vars (`x[[a, b]]`): iterate and unify.
@@ -688,7 +708,7 @@ export class Planner {
     this.#term(op!, (key) => {
       const target = this.#local()
       this.#emit({ type: 'DotStmt', source: { type: 'local', value: source }, key, target })
-      this.#walk(target, rest, iter)
+      this.#walk(target, rest, iter, base)
     })
   }
 
@@ -706,12 +726,12 @@ export class Planner {
       if (this.#ctx.dataOverrides.some((o) => isPrefix(o, path))) break
       const op = ops[i]!
       // Rule names are strings: another scalar key can only address base data.
-      if (op.type === 'number' || op.type === 'boolean' || op.type === 'null') return this.#walk(DATA_LOCAL, ops, iter)
+      if (op.type === 'number' || op.type === 'boolean' || op.type === 'null') return this.#walk(DATA_LOCAL, ops, iter, true)
       if (op.type !== 'string') break
       const child = node.children.get(op.value)
       if (!child) {
         // No rule below this key: plain base data.
-        return this.#walk(DATA_LOCAL, ops, iter)
+        return this.#walk(DATA_LOCAL, ops, iter, true)
       }
       node = child
       path.push(op.value)

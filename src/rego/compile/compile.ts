@@ -692,14 +692,20 @@ const STAGES: Stage<Context>[] = [
         const visit = (t: Term): Term => {
           if (t.type !== 'ref' || t.value[0]?.type !== 'var' || t.value[0].value !== 'data') return t
           const prefix: string[] = []
-          for (const x of t.value.slice(1)) {
+          const ops = t.value.slice(1)
+          for (const x of ops) {
             if (x.type !== 'string') break
             prefix.push(x.value)
           }
+          // A number, boolean or null key after the prefix can only address base data.
+          const next = ops[prefix.length]
+          const scalarNext = next !== undefined && (next.type === 'number' || next.type === 'boolean' || next.type === 'null')
           for (const [k2, other] of ctx.rules) {
             const p = other.path
             const n = Math.min(p.length, prefix.length)
-            if (p.slice(0, n).every((x, i) => x === prefix[i])) out.add(k2)
+            if (!p.slice(0, n).every((x, i) => x === prefix[i])) continue
+            if (p.length > prefix.length && scalarNext) continue
+            out.add(k2)
           }
           return t
         }
