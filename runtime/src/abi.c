@@ -144,15 +144,10 @@ void vd_runtime_error(const char *file, i32 row, i32 col, const char *code, cons
   opa_abort(errbuf);
 }
 
-static const char *conflict_msgs[] = {
-  "complete rules must not produce multiple outputs",
-  "functions must not produce multiple outputs for same inputs",
-  "object keys must be unique",
-};
-
-V *vd_assign_once(V *target, V *src, i32 kind, const char *file, i32 row, i32 col) {
+/* msg is a static string chosen by the code generator (it names the rule or function) */
+V *vd_assign_once(V *target, V *src, const char *msg, const char *file, i32 row, i32 col) {
   if (target && src && opa_value_compare(target, src) != 0)
-    vd_runtime_error(file, row, col, "eval_conflict_error", conflict_msgs[kind]);
+    vd_runtime_error(file, row, col, "eval_conflict_error", msg);
   return src;
 }
 
@@ -160,7 +155,7 @@ void vd_object_insert_once(V *o, V *k, V *v, const char *file, i32 row, i32 col)
   V *cur = vd_object_get(o, k);
   if (cur) {
     if (opa_value_compare(cur, v) != 0)
-      vd_runtime_error(file, row, col, "eval_conflict_error", conflict_msgs[2]);
+      vd_runtime_error(file, row, col, "eval_conflict_error", "object keys must be unique");
     return;
   }
   vd_object_insert(o, k, v);

@@ -151,6 +151,7 @@ class Generator {
   readonly internedStrings = new Map<string, number>()
   readonly files: number[] = []
   readonly withPaths = new Map<string, number>()
+  readonly messages = new Map<string, number>()
 
   constructor(policy: Policy, opts: Required<CodegenOptions>) {
     this.rt = loadRuntime()
@@ -253,7 +254,7 @@ class Generator {
     const locals = new Map<Local, number>()
     f.params.forEach((p, i) => locals.set(p, i))
     const memo = f.params.length === 2
-    const ctx = new FnCtx(this, fb, locals, f.params.length > 2, -1)
+    const ctx = new FnCtx(this, fb, locals, this.conflictMessage(f), -1)
     if (memo) {
       const tmp = fb.local()
       fb.i32Const(index).call(this.rf('vd_memo_get')).localTee(tmp)
@@ -267,6 +268,28 @@ class Generator {
     return fb.finish()
   }
 
+  /**
+   * The message of a conflicting AssignVarOnceStmt, as a static C string. It carries both of
+   * OPA's wordings (older releases say "complete rules must not produce multiple outputs",
+   * newer ones name the rule), so either can be matched.
+   */
+  conflictMessage(f?: Func): number {
+    let msg = 'complete rules must not produce multiple outputs'
+    if (f) {
+      const name = f.name.replace(/^g\d+\./, '')
+      msg =
+        f.params.length > 2
+          ? `functions must not produce multiple outputs for same inputs: function ${name} produced conflicting values for the same inputs`
+          : `${msg}: rule ${name} produced conflicting values`
+    }
+    let addr = this.messages.get(msg)
+    if (addr === undefined) {
+      addr = this.data.cstr(msg)[0]
+      this.messages.set(msg, addr)
+    }
+    return addr
+  }
+
   genDispatch(): Uint8Array {
     const fb = new FunctionBuilder(4)
     ;(this.policy.plans?.plans ?? []).forEach((plan, i) => {
@@ -274,7 +297,7 @@ class Generator {
         [0, 1],
         [1, 2],
       ])
-      const ctx = new FnCtx(this, fb, locals, false, 3)
+      const ctx = new FnCtx(this, fb, locals, this.conflictMessage(), 3)
       const skip = fb.block()
       fb.localGet(0).i32Const(i).op(Op.i32Ne).brIf(skip)
       for (const b of plan.blocks) ctx.block(b)
@@ -295,17 +318,17 @@ class FnCtx {
   readonly g: Generator
   readonly fb: FunctionBuilder
   readonly locals: Map<Local, number>
-  readonly isFunction: boolean
+  readonly conflictMsg: number
   readonly resultParam: number
   readonly labels: Label[] = []
   returnMemo = -1
   #scratch: number | undefined
 
-  constructor(g: Generator, fb: FunctionBuilder, locals: Map<Local, number>, isFunction: boolean, resultParam: number) {
+  constructor(g: Generator, fb: FunctionBuilder, locals: Map<Local, number>, conflictMsg: number, resultParam: number) {
     this.g = g
     this.fb = fb
     this.locals = locals
-    this.isFunction = isFunction
+    this.conflictMsg = conflictMsg
     this.resultParam = resultParam
   }
 
@@ -458,7 +481,7 @@ class FnCtx {
       case 'AssignVarOnceStmt':
         fb.localGet(this.local(s.target))
         this.operand(s.source)
-        fb.i32Const(this.isFunction ? 1 : 0)
+        fb.i32Const(this.conflictMsg)
         this.loc(s)
         fb.call(this.rf('vd_assign_once')).localSet(this.local(s.target))
         return
