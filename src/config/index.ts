@@ -1,0 +1,17 @@
+/**
+ * Configuration: flags, environment and file read once at startup, validated, and handed to
+ * each module as typed options.
+ *
+ * @module
+ */
+
+export { parseDuration } from './duration.js'
+export {
+  DEFAULT_GRPC_ADDRESS,
+  DEFAULT_SERVICE,
+  DEFAULT_SHUTDOWN_GRACE_MS,
+  loadServeConfig,
+  readConfigFile,
+  SERVE_FLAGS,
+} from './serve-config.js'
+export type { ConfigSources, ServeConfig } from './serve-config.js'
