@@ -816,7 +816,8 @@ export class Planner {
       const s = this.#userFunc(mock)
       if (s) return s.arity
     }
-    return this.#decl(name)?.arity
+    const decl = this.#decl(name)
+    return decl && decl.result ? decl.arity : undefined
   }
 
   #userFunc(operator: Term): RuleSet | undefined {
@@ -863,6 +864,7 @@ export class Planner {
       })
     }
     if (name === 'internal.member_2' || name === 'internal.member_3') return this.#member(args, iter)
+    if (name === 'print') return this.#print(args, iter)
     if (name === 'eq' || name === 'assign') fail(`unsupported: ${name} used as a value`, operator.location)
     const decl = this.#decl(name)
     if (!decl) fail(`undefined function ${name}`, operator.location, 'rego_type_error')
@@ -882,6 +884,26 @@ export class Planner {
       }
       iter({ type: 'local', value: result })
     })
+  }
+
+  /**
+   * `print(a, b)` calls `internal.print` with one set per argument: the values the argument
+   * takes (empty when undefined), so print never makes a body undefined.
+   */
+  #print(args: Term[], iter: OpIter): void {
+    const arr = this.#local()
+    this.#emit({ type: 'MakeArrayStmt', capacity: args.length, target: arr })
+    for (const a of args) {
+      const set = this.#local()
+      this.#emit({ type: 'MakeSetStmt', target: set })
+      const block = this.#nested(() => this.#term(a, (v) => this.#emit({ type: 'SetAddStmt', set, value: v })))
+      this.#emit({ type: 'BlockStmt', blocks: [block] })
+      this.#emit({ type: 'ArrayAppendStmt', array: arr, value: { type: 'local', value: set } })
+    }
+    this.#builtins.set('internal.print', 1)
+    const result = this.#local()
+    this.#emit({ type: 'CallStmt', func: 'internal.print', args: [{ type: 'local', value: arr }], result })
+    iter({ type: 'bool', value: true })
   }
 
   /** `x in xs` / `k, v in xs` as a boolean: a scan that flips a flag on a match. */

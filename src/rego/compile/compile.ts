@@ -593,7 +593,8 @@ function makeArity(ctx: { rules: Map<string, RuleSet>; builtins: Map<string, Bui
     }
     const name = parts.map((t) => (t.type === 'var' || t.type === 'string' ? t.value : '')).join('.')
     const decl = ctx.builtins.get(name) ?? getBuiltin(name)
-    return decl ? decl.arity : undefined
+    // Void builtins (print) have no output argument.
+    return decl && decl.result ? decl.arity : undefined
   }
 }
 
@@ -674,6 +675,32 @@ const STAGES: Stage<Context>[] = [
           }
         }
       }
+    },
+  },
+  {
+    name: 'checkWithTargets',
+    run(ctx) {
+      const arity = makeArity(ctx)
+      const check = (body: Body): void => {
+        for (const e of body) {
+          for (const w of e.with) {
+            const head = w.target.value[0]
+            const rooted = head?.type === 'var' && ROOTS.has(head.value)
+            if (!rooted && arity(w.target) === undefined && !getBuiltin(refName(w.target) ?? '')) {
+              ctx.diagnostics.push({
+                code: 'rego_compile_error',
+                message: 'with keyword target must reference existing input, data, or a function',
+                location: w.location,
+              })
+            }
+          }
+          mapBody([e], (t) => {
+            if (t.type === 'arraycomprehension' || t.type === 'setcomprehension' || t.type === 'objectcomprehension') check(t.body)
+            return t
+          })
+        }
+      }
+      for (const set of ctx.rules.values()) eachRule(set, (r) => check(r.body))
     },
   },
   {

@@ -108,6 +108,14 @@ r.s.t := 3
     })
   })
 
+  it('reports a with target that is neither input, data nor a function', () => {
+    expect(errorOf(() => compile('package t\np if {\n  true with foo.bar as 1\n}'))).toMatchObject({
+      code: 'rego_compile_error',
+      message: 'with keyword target must reference existing input, data, or a function',
+      row: 3,
+    })
+  })
+
   it('lets wildcards in negations stay local', () => {
     expect(() => compile('package t\np if not input[_] > 1')).not.toThrow()
   })
