@@ -58,7 +58,6 @@ static V *builtin_err(const char *fn, const char *text) {
 
 static int is(V *v, u32 t) { return v && v->type == t; }
 static int isint(VNum *n) { return n->kind == N_INT; }
-static int isbig(VNum *n) { return n->kind == N_REF; }
 
 /* a float with an integral value that fits an int64 becomes an int */
 static V *norm_float(double d) {
@@ -68,19 +67,24 @@ static V *norm_float(double d) {
 
 /* ---------- arithmetic ---------- */
 
+V *vd_big_arith(char op, V *a, V *b, int *err);
+int vd_num_is_integral(V *v);
+
 #define NUM2(fn)                                                   \
   if (!is(a, T_NUM)) return want(fn, 1, "number", a);              \
   if (!is(b, T_NUM)) return want(fn, 2, "number", b);              \
   VNum *x = (VNum *)a, *y = (VNum *)b;                             \
-  if (isbig(x) || isbig(y)) return builtin_err(fn, "integer beyond int64 range not supported");
+  int exact = x->kind != N_FLOAT && y->kind != N_FLOAT;            \
+  int berr = 0;                                                    \
+  (void)berr;
 
 V *vd_bi_plus(V *a, V *b) {
   NUM2("plus");
   if (isint(x) && isint(y)) {
     i64 r;
-    if (__builtin_add_overflow(x->i, y->i, &r)) return builtin_err("plus", "integer overflow");
-    return vd_int(r);
+    if (!__builtin_add_overflow(x->i, y->i, &r)) return vd_int(r);
   }
+  if (exact) { V *r = vd_big_arith('+', a, b, &berr); if (r) return r; }
   return vd_float(vd_num_to_double(x) + vd_num_to_double(y));
 }
 
@@ -101,9 +105,9 @@ V *vd_bi_minus(V *a, V *b) {
   NUM2("minus");
   if (isint(x) && isint(y)) {
     i64 r;
-    if (__builtin_sub_overflow(x->i, y->i, &r)) return builtin_err("minus", "integer overflow");
-    return vd_int(r);
+    if (!__builtin_sub_overflow(x->i, y->i, &r)) return vd_int(r);
   }
+  if (exact) { V *r = vd_big_arith('-', a, b, &berr); if (r) return r; }
   return vd_float(vd_num_to_double(x) - vd_num_to_double(y));
 }
 
@@ -120,14 +124,19 @@ V *vd_bi_mul(V *a, V *b) {
   NUM2("mul");
   if (isint(x) && isint(y)) {
     i64 r;
-    if (mul_ovf(x->i, y->i, &r)) return builtin_err("mul", "integer overflow");
-    return vd_int(r);
+    if (!mul_ovf(x->i, y->i, &r)) return vd_int(r);
   }
+  if (exact) { V *r = vd_big_arith('*', a, b, &berr); if (r) return r; }
   return vd_float(vd_num_to_double(x) * vd_num_to_double(y));
 }
 
 V *vd_bi_div(V *a, V *b) {
   NUM2("div");
+  if (exact && !(isint(x) && isint(y))) {
+    V *r = vd_big_arith('/', a, b, &berr);
+    if (berr == 1) return builtin_err("div", "divide by zero");
+    if (r) return r;
+  }
   if (isint(x) && isint(y)) {
     if (y->i == 0) return builtin_err("div", "divide by zero");
     if (!(x->i == (i64)0x8000000000000000ULL && y->i == -1) && x->i % y->i == 0) return vd_int(x->i / y->i);
@@ -140,6 +149,13 @@ V *vd_bi_div(V *a, V *b) {
 
 V *vd_bi_rem(V *a, V *b) {
   NUM2("rem");
+  if (isint(x) && isint(y) && y->i != 0) return vd_int(y->i == -1 ? 0 : x->i % y->i);
+  if (exact) {
+    V *r = vd_big_arith('%', a, b, &berr);
+    if (berr == 1) return builtin_err("rem", "modulo by zero");
+    if (r) return r;
+    return builtin_err("rem", "modulo on floating-point number");
+  }
   i64 p, q;
   if (!vd_num_as_int(a, &p) || !vd_num_as_int(b, &q))
     return builtin_err("rem", "modulo on floating-point number");
@@ -157,9 +173,11 @@ static double fl(double d) {
 V *vd_bi_abs(V *a) {
   if (!is(a, T_NUM)) return want("abs", 1, "number", a);
   VNum *x = (VNum *)a;
-  if (isint(x)) {
-    if (x->i == (i64)0x8000000000000000ULL) return builtin_err("abs", "integer overflow");
-    return vd_int(x->i < 0 ? -x->i : x->i);
+  if (isint(x) && x->i != (i64)0x8000000000000000ULL) return vd_int(x->i < 0 ? -x->i : x->i);
+  if (x->kind != N_FLOAT) {
+    int e;
+    V *r = vd_big_arith('a', a, a, &e);
+    if (r) return r;
   }
   double d = vd_num_to_double(x);
   return vd_float(d < 0 ? -d : d);
@@ -167,7 +185,7 @@ V *vd_bi_abs(V *a) {
 static V *rounding(V *a, const char *fn, int mode) {
   if (!is(a, T_NUM)) return want(fn, 1, "number", a);
   VNum *x = (VNum *)a;
-  if (isint(x)) return a;
+  if (x->kind != N_FLOAT && vd_num_is_integral(a)) return a;
   double d = vd_num_to_double(x), r;
   if (mode == 0) r = d < 0 ? -fl(-d + 0.5) : fl(d + 0.5);
   else if (mode == 1) r = -fl(-d);
@@ -217,8 +235,17 @@ V *vd_bi_bits_lsh(V *a, V *b) {
   i64 x, y;
   if (!int_arg("bits.lsh", 1, a, &x) || !int_arg("bits.lsh", 2, b, &y)) return 0;
   if (y < 0) return type_err("bits.lsh", 2, "unsigned integer number", "negative integer");
-  if (y >= 63 || (x != 0 && (x > 0 ? x : -x) >> (62 - y))) return builtin_err("bits.lsh", "integer overflow");
-  return vd_int(x << y);
+  if (y < 62 && !(x != 0 && (x > 0 ? x : -x) >> (62 - y))) return vd_int(x << y);
+  if (y > 4096) return builtin_err("bits.lsh", "shift too large");
+  /* beyond int64: exact big integer x * 2^y */
+  V *r = a;
+  int e;
+  while (y > 0) {
+    int k = y > 30 ? 30 : (int)y;
+    r = vd_big_arith('*', r, vd_int((i64)1 << k), &e);
+    y -= k;
+  }
+  return r;
 }
 V *vd_bi_bits_rsh(V *a, V *b) {
   i64 x, y;

@@ -111,14 +111,12 @@ double vd_num_to_double(VNum *n) {
   return vd_parse_double(n->ref, n->len);
 }
 
+int vd_num_cmp_exact(V *a, V *b);
+
 static int cmp_num(VNum *a, VNum *b) {
   if (a->kind == N_INT && b->kind == N_INT) return a->i < b->i ? -1 : a->i > b->i ? 1 : 0;
-  if (a->kind == N_REF && b->kind == N_REF && a->len == b->len) {
-    /* identical decimal text of big integers */
-    u32 i = 0;
-    while (i < a->len && a->ref[i] == b->ref[i]) i++;
-    if (i == a->len) return 0;
-  }
+  /* literals and big integers keep their decimal text and compare exactly */
+  if (a->kind != N_FLOAT && b->kind != N_FLOAT) return vd_num_cmp_exact((V *)a, (V *)b);
   double x = vd_num_to_double(a), y = vd_num_to_double(b);
   return x < y ? -1 : x > y ? 1 : 0;
 }

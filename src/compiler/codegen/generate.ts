@@ -497,8 +497,8 @@ class FnCtx {
       case 'MakeNumberRefStmt': {
         const t = this.g.stringText[s.index]
         if (!t) throw new PdpError('rego_compile_error', `string index ${s.index} out of range`)
-        fb.i32Const(t[0]).i32Const(t[1]).call(this.rf('opa_json_parse'))
-        this.defined(s.target)
+        fb.i32Const(t[0]).i32Const(t[1]).call(this.rf('vd_number_ref'))
+        fb.localSet(this.local(s.target))
         return
       }
       case 'MakeArrayStmt':
