@@ -1,0 +1,277 @@
+/**
+ * The host builtins handed to opa-wasm's `loadPolicy` as `customBuiltins`, and the names
+ * Verdict provides. Each implementation is a pure function in a group file; this file wires
+ * them to their Rego names, applies the strict/non-strict error rule, and keeps exact integers
+ * (BigInt results) exact on their way back into the module.
+ *
+ * @module
+ */
+import * as crypto from './crypto.js'
+import * as enc from './encoding.js'
+import { globMatch, globQuoteMeta } from './glob.js'
+import { JWT_VERIFIERS, createJwtDecodeVerify, jwtDecode } from './jwt.js'
+import * as misc from './misc.js'
+import * as net from './net.js'
+import * as objects from './objects.js'
+import * as re from './regex.js'
+import { semverCompare, semverIsValid } from './semver.js'
+import { sprintf } from './sprintf.js'
+import * as s from './strings.js'
+import * as time from './time.js'
+import { unitsParse, unitsParseBytes } from './units.js'
+import { formatNumber } from './value.js'
+
+/** A host builtin: JSON-converted arguments in, a JSON value (or undefined) out. */
+export type HostBuiltin = (...args: any[]) => unknown
+
+/** Options of {@link createHostBuiltins}. */
+export interface HostBuiltinOptions {
+  /** Throw builtin errors (OPA's `strict-builtin-errors`); otherwise the call is undefined. */
+  strict: boolean
+  /**
+   * The evaluation's clock in ns since the epoch. Called once per evaluation (per synchronous
+   * run); without it, the wall clock is read once per evaluation.
+   */
+  now?: () => bigint
+  /** Extra builtins by Rego name; they take precedence over Verdict's. */
+  custom?: Record<string, (...args: unknown[]) => unknown>
+  /** Where `print` and `trace` output goes; stderr by default. */
+  print?: (message: string) => void
+}
+
+/**
+ * Host builtins Verdict does not implement, with the reason. Calling one in a policy fails at
+ * evaluation time with opa-wasm's "not implemented" error unless `custom` supplies it.
+ */
+export const NOT_PROVIDED: Readonly<Record<string, string>> = {
+  'http.send': 'no network access from policies in the sidecar',
+  'net.lookup_ip_addr': 'no network access from policies in the sidecar',
+  'providers.aws.sign_req': 'no network access from policies in the sidecar',
+  'io.jwt.encode_sign': 'the sidecar verifies tokens, it does not mint them',
+  'io.jwt.encode_sign_raw': 'the sidecar verifies tokens, it does not mint them',
+  'regex.globs_match': 'glob intersection is not implemented',
+  'strings.render_template': 'needs Go text/template',
+  'json.verify_schema': 'needs a JSON Schema validator',
+  'json.match_schema': 'needs a JSON Schema validator',
+  'crypto.x509.parse_certificates': 'certificate parsing is not implemented',
+  'crypto.x509.parse_and_verify_certificates': 'certificate parsing is not implemented',
+  'crypto.x509.parse_and_verify_certificates_with_options': 'certificate parsing is not implemented',
+  'crypto.x509.parse_certificate_request': 'certificate parsing is not implemented',
+  'crypto.x509.parse_keypair': 'certificate parsing is not implemented',
+  'crypto.x509.parse_rsa_private_key': 'private keys have no place in the sidecar',
+  'crypto.parse_private_keys': 'private keys have no place in the sidecar',
+  'graphql.is_valid': 'needs a GraphQL parser',
+  'graphql.parse': 'needs a GraphQL parser',
+  'graphql.parse_and_verify': 'needs a GraphQL parser',
+  'graphql.parse_query': 'needs a GraphQL parser',
+  'graphql.parse_schema': 'needs a GraphQL parser',
+  'graphql.schema_is_valid': 'needs a GraphQL parser',
+  'rego.parse_module': 'the engine does not include the Rego parser',
+  'rego.metadata.chain': 'resolved by the compiler, never called at run time',
+  'rego.metadata.rule': 'resolved by the compiler, never called at run time',
+  print: 'rewritten to internal.print by the compiler',
+}
+
+/** A value that is fixed for one synchronous run and forgotten afterwards. */
+function perRun<T>(make: () => T): () => T {
+  let value: T | undefined
+  return () => {
+    if (value === undefined) {
+      value = make()
+      queueMicrotask(() => {
+        value = undefined
+      })
+    }
+    return value
+  }
+}
+
+function hasBigInt(v: unknown): boolean {
+  if (typeof v === 'bigint') return true
+  if (v === null || typeof v !== 'object') return false
+  return Object.values(v).some(hasBigInt)
+}
+
+function toJson(v: unknown): string {
+  if (typeof v === 'bigint') return formatNumber(v)
+  if (Array.isArray(v)) return `[${v.map(toJson).join(',')}]`
+  if (v !== null && typeof v === 'object') {
+    return `{${Object.entries(v).map(([k, e]) => `${JSON.stringify(k)}:${toJson(e)}`).join(',')}}`
+  }
+  return JSON.stringify(v) ?? 'null'
+}
+
+/**
+ * A result for opa-wasm: plain values as they are (it JSON-encodes them); values holding BigInts
+ * as pre-encoded JSON in an ArrayBuffer, which opa-wasm passes through, so large integers such as
+ * nanosecond timestamps keep every digit.
+ */
+function forWasm(v: unknown): unknown {
+  if (!hasBigInt(v)) return v
+  const bytes = new TextEncoder().encode(toJson(v))
+  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)
+}
+
+function implementations(now: () => bigint, sink: (m: string) => void): Record<string, HostBuiltin> {
+  const uuid = misc.createUuid()
+  const randIntn = misc.createRandIntn()
+  return {
+    // strings
+    concat: s.concat,
+    contains: s.contains,
+    endswith: s.endswith,
+    format_int: s.formatInt,
+    indexof: s.indexof,
+    indexof_n: s.indexofN,
+    lower: s.lower,
+    replace: s.replace,
+    split: s.split,
+    sprintf,
+    startswith: s.startswith,
+    'strings.any_prefix_match': s.anyPrefixMatch,
+    'strings.any_suffix_match': s.anySuffixMatch,
+    'strings.count': s.count,
+    'strings.replace_n': s.replaceN,
+    'strings.reverse': s.reverse,
+    'strings.split_n': s.splitN,
+    substring: s.substring,
+    trim: s.trim,
+    trim_left: s.trimLeft,
+    trim_prefix: s.trimPrefix,
+    trim_right: s.trimRight,
+    trim_suffix: s.trimSuffix,
+    trim_space: s.trimSpace,
+    upper: s.upper,
+    to_number: s.toNumber,
+    'numbers.range': s.numbersRange,
+    'numbers.range_step': s.numbersRangeStep,
+    // regex and glob
+    re_match: re.reMatch,
+    'regex.match': re.regexMatch,
+    'regex.is_valid': re.regexIsValid,
+    'regex.split': re.regexSplit,
+    'regex.find_n': re.regexFindN,
+    'regex.find_all_string_submatch_n': re.regexFindAllStringSubmatchN,
+    'regex.replace': re.regexReplace,
+    'regex.template_match': re.regexTemplateMatch,
+    'glob.match': globMatch,
+    'glob.quote_meta': globQuoteMeta,
+    // units, semver, uuid, rand
+    'units.parse': unitsParse,
+    'units.parse_bytes': unitsParseBytes,
+    'semver.is_valid': semverIsValid,
+    'semver.compare': semverCompare,
+    'uuid.rfc4122': uuid,
+    'uuid.parse': misc.uuidParse,
+    'rand.intn': randIntn,
+    // time
+    'time.now_ns': () => now(),
+    'time.parse_ns': time.parseNs,
+    'time.parse_rfc3339_ns': time.parseRfc3339Ns,
+    'time.parse_duration_ns': time.parseDurationNs,
+    'time.format': time.timeFormat,
+    'time.date': time.timeDate,
+    'time.clock': time.timeClock,
+    'time.weekday': time.timeWeekday,
+    'time.add_date': time.timeAddDate,
+    'time.diff': time.timeDiff,
+    // encoding
+    'base64.encode': enc.base64Encode,
+    'base64.decode': enc.base64Decode,
+    'base64.is_valid': enc.base64IsValid,
+    'base64url.encode': enc.base64urlEncode,
+    'base64url.encode_no_pad': enc.base64urlEncodeNoPad,
+    'base64url.decode': enc.base64urlDecode,
+    'hex.encode': enc.hexEncode,
+    'hex.decode': enc.hexDecode,
+    'urlquery.encode': enc.urlqueryEncode,
+    'urlquery.decode': enc.urlqueryDecode,
+    'urlquery.encode_object': enc.urlqueryEncodeObject,
+    'urlquery.decode_object': enc.urlqueryDecodeObject,
+    'json.marshal': enc.jsonMarshal,
+    'json.marshal_with_options': enc.jsonMarshalWithOptions,
+    'json.unmarshal': enc.jsonUnmarshal,
+    'json.is_valid': enc.jsonIsValid,
+    'yaml.marshal': enc.yamlMarshal,
+    'yaml.unmarshal': enc.yamlUnmarshal,
+    'yaml.is_valid': enc.yamlIsValid,
+    // documents
+    'object.subset': objects.objectSubset,
+    'json.filter': objects.jsonFilter,
+    'json.remove': objects.jsonRemove,
+    'json.patch': objects.jsonPatch,
+    walk: objects.walk,
+    'graph.reachable': objects.graphReachable,
+    'graph.reachable_paths': objects.graphReachablePaths,
+    // network
+    'net.cidr_contains': net.cidrContains,
+    'net.cidr_overlap': net.cidrContains,
+    'net.cidr_intersects': net.cidrIntersects,
+    'net.cidr_is_valid': net.cidrIsValid,
+    'net.cidr_expand': net.cidrExpand,
+    'net.cidr_merge': net.cidrMerge,
+    'net.cidr_contains_matches': net.cidrContainsMatches,
+    // crypto and tokens
+    'crypto.md5': crypto.md5,
+    'crypto.sha1': crypto.sha1,
+    'crypto.sha256': crypto.sha256,
+    'crypto.hmac.md5': crypto.hmacMd5,
+    'crypto.hmac.sha1': crypto.hmacSha1,
+    'crypto.hmac.sha256': crypto.hmacSha256,
+    'crypto.hmac.sha512': crypto.hmacSha512,
+    'crypto.hmac.equal': crypto.hmacEqual,
+    'io.jwt.decode': jwtDecode,
+    'io.jwt.decode_verify': createJwtDecodeVerify(now),
+    ...JWT_VERIFIERS,
+    // casts and the rest
+    cast_string: misc.castString,
+    cast_boolean: misc.castBoolean,
+    cast_null: misc.castNull,
+    cast_object: misc.castObject,
+    set_diff: misc.setDiff,
+    'opa.runtime': misc.opaRuntime,
+    trace: misc.createTrace(sink),
+    'internal.print': (args: unknown) => {
+      misc.createPrint(sink)(args)
+      // Void in Rego; a defined value keeps the enclosing body going whatever the codegen does.
+      return true
+    },
+  }
+}
+
+/** The Rego names of every host builtin Verdict implements. */
+export const HOST_BUILTIN_NAMES: ReadonlySet<string> = new Set(
+  Object.keys(implementations(() => 0n, () => {})),
+)
+
+const defaultSink = (m: string): void => {
+  process.stderr.write(m + '\n')
+}
+
+/**
+ * Builds the `customBuiltins` map for opa-wasm's `loadPolicy`. In non-strict mode a failing
+ * builtin makes its call undefined, as OPA does by default; in strict mode the
+ * {@link BuiltinError} propagates out of `evaluate`. `time.now_ns` is fixed per evaluation.
+ */
+export function createHostBuiltins(options: HostBuiltinOptions): Record<string, HostBuiltin> {
+  const clock = options.now ?? (() => BigInt(Date.now()) * 1_000_000n)
+  const now = perRun(clock)
+  const impls: Record<string, HostBuiltin> = {
+    ...implementations(now, options.print ?? defaultSink),
+    ...options.custom,
+  }
+  const out: Record<string, HostBuiltin> = {}
+  for (const [name, fn] of Object.entries(impls)) {
+    out[name] = (...args: unknown[]) => {
+      try {
+        return forWasm(fn(...args))
+      } catch (e) {
+        if (options.strict) throw e
+        // OPA's default: an erroring builtin call is undefined. Unexpected errors (bugs) are
+        // treated alike, which keeps a decision that depends on the call undefined, not wrong.
+        return undefined
+      }
+    }
+  }
+  return out
+}
