@@ -115,6 +115,7 @@ export const BUILTINS: readonly BuiltinDecl[] = [
   native('array.concat', 2),
   native('array.slice', 3),
   native('array.reverse', 1),
+  host('array.flatten', 1),
 
   // Membership.
   native('internal.member_2', 2, { result: true, infix: 'in' }),
@@ -169,6 +170,7 @@ export const BUILTINS: readonly BuiltinDecl[] = [
   host('strings.render_template', 2),
   host('strings.replace_n', 2),
   host('strings.reverse', 1),
+  host('strings.split_n', 3),
   host('substring', 3),
   host('trim', 2),
   host('trim_left', 2),

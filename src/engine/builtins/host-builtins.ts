@@ -229,6 +229,7 @@ function implementations(now: () => bigint, sink: (m: string) => void): Record<s
     cast_null: misc.castNull,
     cast_object: misc.castObject,
     set_diff: misc.setDiff,
+    'array.flatten': misc.arrayFlatten,
     'opa.runtime': misc.opaRuntime,
     trace: misc.createTrace(sink),
     'internal.print': (args: unknown) => {

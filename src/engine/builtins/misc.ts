@@ -125,3 +125,9 @@ export function createPrint(sink: (msg: string) => void) {
     sink(parts.join(' '))
   }
 }
+
+/** `array.flatten(arr)`: spreads nested arrays one level deep; other elements stay. */
+export function arrayFlatten(a: unknown): unknown[] {
+  if (!Array.isArray(a)) return badOperand('array.flatten', 1, 'array', a)
+  return a.flatMap((e) => (Array.isArray(e) ? e : [e]))
+}
