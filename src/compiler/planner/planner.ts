@@ -291,9 +291,10 @@ export class Planner {
       case 'every': {
         const d = s.decl
         // every x in xs { body }: no element of xs for which the body is undefined.
-        this.#unless((found) =>
-          this.#term(d.domain, (op) => {
-            const src = this.#toLocal(op)
+        // An undefined domain makes `every` undefined, so it is planned outside the flag block.
+        return this.#term(d.domain, (op) => {
+          const src = this.#toLocal(op)
+          this.#unless((found) => {
             const k = this.#local()
             const v = this.#local()
             const scan = this.#nested(() => {
@@ -303,10 +304,10 @@ export class Planner {
               found()
             })
             this.#emit({ type: 'ScanStmt', source: src, key: k, value: v, block: scan })
-          }),
-        )
-        this.#loc = e.location
-        return iter()
+          })
+          this.#loc = e.location
+          iter()
+        })
       }
       case 'term':
         return this.#term(s.term, (op) => {
@@ -995,6 +996,29 @@ export class Planner {
         })
       }
     }
+    if (set.kind === 'partialobject') {
+      // Rules below this path (`r.a := 2` beside `r[k] := v`) add their values as keys.
+      for (const [name, child] of this.#node(set.path).children) {
+        if (child.set?.kind === 'function') continue
+        block(() => {
+          this.#loc = child.set?.location ?? set.location
+          let v: Local
+          if (child.set) {
+            v = this.#local()
+            this.#emit({
+              type: 'CallStmt',
+              func: this.#funcFor(child.set),
+              args: [
+                { type: 'local', value: INPUT_LOCAL },
+                { type: 'local', value: DATA_LOCAL },
+              ],
+              result: v,
+            })
+          } else v = this.#virtual(child, [...set.path, name])
+          this.#emit({ type: 'ObjectInsertOnceStmt', object: ret, key: this.#str(name), value: { type: 'local', value: v } })
+        })
+      }
+    }
     const def = set.default
     if (def) {
       block(() => {
@@ -1032,9 +1056,51 @@ export class Planner {
       this.#term(rule.key!, (k) => this.#emit({ type: 'SetAddStmt', set: ret, value: k }))
       return
     }
-    this.#term(rule.key!, (k) =>
-      this.#term(rule.value, (v) => this.#emit({ type: 'ObjectInsertOnceStmt', object: ret, key: k, value: v })),
-    )
+    if (!rule.keys) {
+      this.#term(rule.key!, (k) =>
+        this.#term(rule.value, (v) => this.#emit({ type: 'ObjectInsertOnceStmt', object: ret, key: k, value: v })),
+      )
+      return
+    }
+    // A ref head with several variable operands: one level of nested objects per operand.
+    const keys = rule.keys
+    const level = (obj: Local, i: number): void => {
+      this.#term(keys[i]!, (k) => {
+        if (i === keys.length - 1 && !rule.leafSet) {
+          this.#term(rule.value, (v) => this.#emit({ type: 'ObjectInsertOnceStmt', object: obj, key: k, value: v }))
+          return
+        }
+        const child = this.#getOrMake(obj, k, i === keys.length - 1 ? 'set' : 'object')
+        if (i === keys.length - 1) {
+          this.#term(rule.value, (v) => this.#emit({ type: 'SetAddStmt', set: child, value: v }))
+          return
+        }
+        level(child, i + 1)
+      })
+    }
+    level(ret, 0)
+  }
+
+  /** `obj[key]`, inserting a new empty object or set there first when it is missing. */
+  #getOrMake(obj: Local, key: Operand, kind: 'object' | 'set'): Local {
+    const child = this.#local()
+    this.#emit({ type: 'ResetLocalStmt', target: child })
+    const get = this.#nested(() => {
+      const t = this.#local()
+      this.#emit({ type: 'DotStmt', source: { type: 'local', value: obj }, key, target: t })
+      this.#emit({ type: 'AssignVarStmt', source: { type: 'local', value: t }, target: child })
+    })
+    const make = this.#nested(() => {
+      const t = this.#local()
+      this.#emit({ type: 'IsUndefinedStmt', source: child })
+      this.#emit(kind === 'set' ? { type: 'MakeSetStmt', target: t } : { type: 'MakeObjectStmt', target: t })
+      this.#emit({ type: 'ObjectInsertStmt', object: obj, key, value: { type: 'local', value: t } })
+      this.#emit({ type: 'AssignVarStmt', source: { type: 'local', value: t }, target: child })
+    })
+    this.#emit({ type: 'BlockStmt', blocks: [get, make] })
+    if (kind === 'set') this.#emit({ type: 'IsSetStmt', source: { type: 'local', value: child } })
+    else this.#emit({ type: 'IsObjectStmt', source: { type: 'local', value: child } })
+    return child
   }
 }
 

@@ -191,10 +191,15 @@ function classify(rule: Rule, pkg: string[], file: string, ds: Diagnostic[]): { 
     path = [...pkg, ...names]
     if (names.length !== ref.length) return unsupported(ds, 'function with a variable in its name', head.location)
     compiled = { ...base, kind: 'function', args: head.args, value: head.value ?? trueTerm }
+  } else if (head.contains && names.length < ref.length) {
+    path = [...pkg, ...names]
+    compiled = { ...base, kind: 'partialobject', keys: ref.slice(names.length), leafSet: true, value: head.key ?? trueTerm }
   } else if (head.contains) {
-    if (names.length !== ref.length) return unsupported(ds, 'multi-value rule with a variable in its ref', head.location)
     path = [...pkg, ...names]
     compiled = { ...base, kind: 'partialset', key: head.key ?? trueTerm, value: trueTerm }
+  } else if (names.length < ref.length - 1) {
+    path = [...pkg, ...names]
+    compiled = { ...base, kind: 'partialobject', keys: ref.slice(names.length), value: head.value ?? trueTerm }
   } else if (names.length === ref.length - 1) {
     path = [...pkg, ...names]
     compiled = { ...base, kind: 'partialobject', key: ref[ref.length - 1]!, value: head.value ?? trueTerm }
@@ -205,7 +210,7 @@ function classify(rule: Rule, pkg: string[], file: string, ds: Diagnostic[]): { 
     path = [...pkg, ...names]
     compiled = { ...base, kind: 'complete', value: head.value ?? trueTerm }
   } else {
-    return unsupported(ds, 'rule head with more than one variable', head.location)
+    return unsupported(ds, 'rule head', head.location)
   }
   if (rule.else) {
     const next = classify({ ...rule.else, head: { ...rule.else.head, ref: head.ref, ...(head.args ? { args: rule.else.head.args ?? head.args } : {}) } }, pkg, file, ds)
@@ -545,7 +550,7 @@ function checkHead(r: CompiledRule, sc: SafetyCtx): void {
   const bound = new Set<string>()
   for (const a of r.args ?? []) termVars(a, bound)
   for (const e of r.body) exprVars(e, bound)
-  for (const t of [r.key, r.value]) {
+  for (const t of [r.key, r.value, ...(r.keys ?? [])]) {
     if (!t) continue
     const needs = new Set<string>()
     const refOuts = new Set<string>()
@@ -738,7 +743,7 @@ const STAGES: Stage<Context>[] = [
         }
         eachRule(set, (r) => {
           mapBody(r.body, visit)
-          for (const t of [r.key, r.value, ...(r.args ?? [])]) if (t) mapTerm(t, visit)
+          for (const t of [r.key, r.value, ...(r.args ?? []), ...(r.keys ?? [])]) if (t) mapTerm(t, visit)
         })
         deps.set(k, out)
       }
@@ -779,6 +784,7 @@ const STAGES: Stage<Context>[] = [
           for (const a of r.args ?? []) termVars(a, bound)
           const extra = new Set<string>()
           if (r.key) termVars(r.key, extra)
+          for (const k of r.keys ?? []) termVars(k, extra)
           termVars(r.value, extra)
           r.body = orderBody(r.body, bound, sc, extra)
           checkHead(r, sc)

@@ -24,6 +24,13 @@ export type RuleKind = (typeof RuleKind)[keyof typeof RuleKind]
 export interface CompiledRule {
   kind: RuleKind
   key?: Term
+  /**
+   * For ref heads with several variable operands (`p[a][b] := v`, `p[a] contains x`): the
+   * operands after the constant prefix, each a level of nested objects. `key` is then unused;
+   * `leafSet` says the innermost level is a set that gets `value` (a `contains` rule).
+   */
+  keys?: Term[]
+  leafSet?: boolean
   value: Term
   args?: Term[]
   body: Body

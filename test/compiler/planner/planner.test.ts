@@ -133,6 +133,28 @@ doubled := [y | some x in input; y := x * 2]
     expect(evalPlan(ir, 'q', [1, -2])).toEqual([])
   })
 
+  it('builds nested objects for ref heads with several variables', () => {
+    const src = `package t
+by_team[team][name] := age if {
+  some u in input
+  team := u.team
+  name := u.name
+  age := u.age
+}
+tags[t] contains n if some n, t in {"a": "x", "b": "x", "c": "y"}
+by_team.extra := 1
+`
+    const ir = planOf([src], { query: 'a := data.t.by_team; b := data.t.tags' })
+    const people = [
+      { team: 'red', name: 'ann', age: 30 },
+      { team: 'red', name: 'bob', age: 41 },
+      { team: 'blue', name: 'cy', age: 25 },
+    ]
+    expect(evalPlan(ir, 'q', people)).toEqual([
+      { a: { red: { ann: 30, bob: 41 }, blue: { cy: 25 }, extra: 1 }, b: { x: ['a', 'b'], y: ['c'] } },
+    ])
+  })
+
   it('reports an undefined function with its position', () => {
     expect(() => planOf(['package t\np := nope(1)'], { entrypoints: ['t/p'] })).toThrow(
       expect.objectContaining({ code: 'rego_type_error', message: expect.stringContaining('test-0.rego:2:6') }),
