@@ -60,7 +60,9 @@ export function num(name: string, pos: number, v: unknown): number {
 /** Checks that operand `pos` of builtin `name` is an integer. */
 export function int(name: string, pos: number, v: unknown): number {
   if (typeof v !== 'number') throw typeError(name, pos, 'number', v)
-  if (!Number.isInteger(v)) throw builtinError(name, `operand ${pos} must be integer number but got floating-point number`)
+  if (!Number.isInteger(v)) {
+    throw new BuiltinError('eval_type_error', `${name}: operand ${pos} must be integer number but got floating-point number`)
+  }
   return v
 }
 

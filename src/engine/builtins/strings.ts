@@ -101,9 +101,14 @@ export function split(s: unknown, sep: unknown): string[] {
   return goSplit(str('split', 1, s), str('split', 2, sep), -1)
 }
 
-/** `strings.split_n(x, delimiter, n)` as Go's `strings.SplitN`. */
+/**
+ * `strings.split_n(x, delimiter, n)`: the first n parts of `split(x, delimiter)`, or the last
+ * -n parts when n is negative.
+ */
 export function splitN(s: unknown, sep: unknown, n: unknown): string[] {
-  return goSplit(str('strings.split_n', 1, s), str('strings.split_n', 2, sep), int('strings.split_n', 3, n))
+  const parts = goSplit(str('strings.split_n', 1, s), str('strings.split_n', 2, sep), -1)
+  const k = int('strings.split_n', 3, n)
+  return k >= 0 ? parts.slice(0, k) : parts.slice(Math.max(0, parts.length + k))
 }
 
 function goReplaceAll(s: string, old: string, nu: string): string {

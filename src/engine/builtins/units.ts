@@ -48,8 +48,13 @@ function ratio(coef: bigint, exp: number, mult: bigint, div: bigint): [bigint, b
   return exp >= 0 ? [coef * DEC(exp) * mult, div] : [coef * mult, DEC(-exp) * div]
 }
 
-function toNumber([n, d]: [bigint, bigint]): number {
+/** Integers beyond 2^53 stay BigInt so that they reach the module exactly. */
+function toNumber([n, d]: [bigint, bigint]): number | bigint {
   if (n === 0n) return 0
+  if (n % d === 0n) {
+    const q = n / d
+    return q > BigInt(Number.MAX_SAFE_INTEGER) || q < -BigInt(Number.MAX_SAFE_INTEGER) ? q : Number(q)
+  }
   // Dividing two exactly representable doubles rounds once; reduce first so both usually are.
   let g = n < 0n ? -n : n
   let b = d
@@ -58,7 +63,7 @@ function toNumber([n, d]: [bigint, bigint]): number {
 }
 
 /** `units.parse(x)`: a quantity with an optional SI or binary suffix; lowercase `m` is milli. */
-export function unitsParse(x: unknown): number {
+export function unitsParse(x: unknown): number | bigint {
   const { amount, unit } = split('units.parse', 'amount', str('units.parse', 1, x))
   let mult = 1n
   let div = 1n
@@ -73,7 +78,7 @@ export function unitsParse(x: unknown): number {
 }
 
 /** `units.parse_bytes(x)`: a byte count ("10KB", "1.1KiB", "100mib"), truncated to an integer. */
-export function unitsParseBytes(x: unknown): number {
+export function unitsParseBytes(x: unknown): number | bigint {
   const { amount, unit } = split('units.parse_bytes', 'byte amount', str('units.parse_bytes', 1, x))
   let u = unit.toLowerCase()
   if (u.endsWith('b')) u = u.slice(0, -1)
@@ -84,5 +89,5 @@ export function unitsParseBytes(x: unknown): number {
     mult = m
   }
   const [n, d] = ratio(amount.coef, amount.exp, mult, 1n)
-  return Number(n / d)
+  return toNumber([n / d, 1n])
 }
