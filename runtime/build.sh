@@ -5,7 +5,7 @@ set -eu
 cd "$(dirname "$0")"
 CLANG="${CLANG:-$(command -v clang-14 || command -v clang)}"
 WASMLD="${WASMLD:-$(command -v wasm-ld-14 || command -v wasm-ld)}"
-OUT=../src/wasm
+OUT="${OUT:-../src/wasm}"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 for f in src/*.c; do

@@ -1,5 +1,7 @@
+import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { readdirSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { EXPORTS, IMPORTS, runtimeSourceHash, runtimeWasm } from '../../src/wasm/index.js'
@@ -31,5 +33,20 @@ describe('Runtime', () => {
     const mod = new wasm.Module(emptyPolicyWasm())
     const names = wasm.Module.exports(mod).map((e) => e.name)
     expect(names.sort()).toEqual([...EXPORTS].sort())
+  })
+})
+
+describe('Runtime build', () => {
+  const clang = ['clang-14', 'clang'].some((c) => spawnSync(c, ['--version']).status === 0)
+
+  it.runIf(clang)('reproduces the committed runtime.wasm from the sources', () => {
+    const out = mkdtempSync(join(tmpdir(), 'verdict-runtime-'))
+    try {
+      const r = spawnSync(join(srcDir, '..', 'build.sh'), [], { env: { ...process.env, OUT: out } })
+      expect(r.status, String(r.stderr)).toBe(0)
+      expect(Buffer.compare(readFileSync(join(out, 'runtime.wasm')), Buffer.from(runtimeWasm()))).toBe(0)
+    } finally {
+      rmSync(out, { recursive: true, force: true })
+    }
   })
 })
