@@ -7,7 +7,10 @@
  */
 
 import { readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
+import type { AuditOptions } from '../audit/index.js'
 import type { LogLevel } from '../server/index.js'
 import { defaultLimitsOptions, isLogLevel } from '../server/index.js'
 import type { LimitsOptions } from '../server/index.js'
@@ -35,6 +38,8 @@ export interface ServeConfig {
   service: string
   /** NATS server URL for audit; absent → audit events go to the log. Example: `nats://127.0.0.1:4222`. */
   nats?: string
+  /** Audit sink options for `createAuditSink` (JetStream when `nats` is set). */
+  audit: AuditOptions
   /** Log level. Example: `info`. */
   logLevel: LogLevel
   /** Token verification options for `createTokenVerifier`. */
@@ -104,6 +109,8 @@ const SETTINGS = {
   grpc: { flag: 'grpc', env: 'VERDICT_GRPC', file: 'grpc' },
   service: { flag: 'service', env: 'VERDICT_SERVICE', file: 'service' },
   nats: { flag: 'nats', env: 'VERDICT_NATS', file: 'nats' },
+  auditSpool: { flag: 'audit-spool', env: 'VERDICT_AUDIT_SPOOL', file: 'audit.spool_dir' },
+  auditStream: { flag: 'audit-stream', env: 'VERDICT_AUDIT_STREAM', file: 'audit.stream' },
   logLevel: { flag: 'log-level', env: 'VERDICT_LOG_LEVEL', file: 'log_level' },
   jwks: { flag: 'jwks', env: 'VERDICT_JWKS', file: 'token.jwks' },
   issuer: { flag: 'issuer', env: 'VERDICT_ISSUER', file: 'token.issuer' },
@@ -206,6 +213,7 @@ export function loadServeConfig(sources: ConfigSources): ServeConfig {
       maxMessageBytes: int(SETTINGS.maxMessageBytes, limitDefaults.maxMessageBytes),
     },
     shutdownGraceMs: duration(SETTINGS.shutdownGrace, DEFAULT_SHUTDOWN_GRACE_MS),
+    audit: {},
   }
   if (!/^[^\s]+:\d+$/.test(config.grpc)) invalid(SETTINGS.grpc.file, `must be host:port (got ${config.grpc})`)
   if (!/^[A-Za-z0-9_-]+$/.test(config.service)) {
@@ -214,6 +222,17 @@ export function loadServeConfig(sources: ConfigSources): ServeConfig {
   const entrypoint = str(SETTINGS.entrypoint, false)
   if (entrypoint !== undefined) config.entrypoint = entrypoint.replace(/^\/+|\/+$/g, '')
   const nats = str(SETTINGS.nats, false)
-  if (nats !== undefined) config.nats = nats
+  if (nats !== undefined) {
+    config.nats = nats
+    const stream = str(SETTINGS.auditStream, false)
+    config.audit = {
+      nats: {
+        servers: nats.split(',').map((s) => s.trim()),
+        spoolDir: str(SETTINGS.auditSpool, false) ?? join(tmpdir(), `verdict-audit-spool-${config.service}`),
+        name: `verdict-${config.service}`,
+        ...(stream === undefined ? {} : { stream }),
+      },
+    }
+  }
   return config
 }

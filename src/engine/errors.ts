@@ -14,6 +14,8 @@ export const EngineErrorCode = {
   Abi: 'ERR_ENGINE_ABI',
   /** The requested entrypoint is not in the module. */
   Entrypoint: 'ERR_ENGINE_ENTRYPOINT',
+  /** Evaluation aborted (only from `query`; `evaluate` turns it into a deny). */
+  Evaluation: 'ERR_ENGINE_EVALUATION',
 } as const
 
 /** One of the {@link EngineErrorCode} values. */

@@ -169,6 +169,19 @@ export class PolicyEngine {
     return interpretResultSet(rows)
   }
 
+  /**
+   * Evaluates an entrypoint and returns opa-wasm's raw result set (for `verdict eval`). Throws
+   * the parsed {@link EvaluationError} on abort.
+   */
+  query(input: unknown, entrypoint: string = this.entrypoint): unknown {
+    try {
+      return this.#policy.evaluate(input, entrypoint)
+    } catch (err) {
+      const e = parseAbortMessage(errorText(err))
+      throw new EngineError(EngineErrorCode.Evaluation, `${e.code}: ${e.message}`, { cause: err })
+    }
+  }
+
   #replaceInstance(): void {
     if (this.#reloading) return
     this.#reloading = true

@@ -1,0 +1,13 @@
+/**
+ * The command line: entry point `main(argv)`, plus the commands as functions for tests.
+ *
+ * @module
+ */
+
+export { main } from './main.js'
+export { buildBundle, bundleRoots, defaultEntrypoints, dumpIr, readPolicySources } from './build.js'
+export type { BuildOptions, PolicySources } from './build.js'
+export { evaluateQuery } from './eval.js'
+export type { EvalOptions } from './eval.js'
+export { loadPolicy, startSidecar } from './serve.js'
+export type { Sidecar } from './serve.js'

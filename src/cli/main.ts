@@ -1,0 +1,204 @@
+/**
+ * The `verdict` command line: `serve`, `build`, `eval`. The only composition root: the one place
+ * where compiler, bundle, engine, token, audit and server meet.
+ *
+ * @module
+ */
+
+import { readFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { loadServeConfig, SERVE_FLAGS } from '../config/index.js'
+import { createLogger } from '../server/index.js'
+import { buildBundle, dumpIr } from './build.js'
+import { evaluateQuery } from './eval.js'
+import { startSidecar } from './serve.js'
+
+const HELP = {
+  main: `Usage: verdict <command> [options]
+
+Commands:
+  serve    run the policy decision point sidecar (gRPC)
+  build    compile a policy directory into an OPA-format bundle
+  eval     evaluate a query against a policy directory or bundle
+
+Options:
+  --help       show help (also: verdict <command> --help)
+  --version    print the version
+`,
+  serve: `Usage: verdict serve --bundle <file|dir> --jwks <file|url> --issuer <iss> --audience <aud> [options]
+
+Options (each also as VERDICT_<NAME> env var or a key in the config file; flags win):
+  --config <file>           YAML/JSON config file (see verdict.example.yaml)
+  --bundle <file|dir>       bundle .tar.gz or directory
+  --entrypoint <pkg/rule>   entrypoint (default: the manifest's first wasm entrypoint)
+  --jwks <file|url>         JWKS of the token issuer
+  --issuer <iss>            expected iss claim
+  --audience <aud>          expected aud (comma-separated for several)
+  --grpc <host:port>        listen address (default 127.0.0.1:50051)
+  --service <name>          name of the protected API, used in audit subjects
+  --nats <url>              NATS server for audit events (default: audit to the log)
+  --log-level <level>       debug | info | warn | error
+  --clock-skew <duration>   allowed clock difference, e.g. 30s
+  --shutdown-grace <dur>    time to drain on SIGTERM, e.g. 5s
+`,
+  build: `Usage: verdict build <dir> -o <bundle.tar.gz> [--entrypoint pkg/rule]... [--revision r] [--dump-ir]
+
+Compiles every .rego file under <dir> (and its data.json files) into a bundle.
+  -o, --output <file>        output bundle (.tar.gz)
+  -e, --entrypoint <p/r>     entrypoint, repeatable (default: every rule named decision)
+  --revision <r>             manifest revision (default: content hash)
+  --dump-ir                  print the planned IR as JSON instead of building
+`,
+  eval: `Usage: verdict eval <query> (--bundle <file|dir> | --dir <policy dir>) [--input <file.json>]
+
+Prints the result set as JSON. With --bundle, the query must name an entrypoint (data.pkg.rule).
+`,
+} as const
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+  return pkg.version
+}
+
+function print(text: string): void {
+  process.stdout.write(text)
+}
+
+function fail(message: string): number {
+  process.stderr.write(`verdict: ${message}\n`)
+  return 1
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}
+
+async function serve(args: string[]): Promise<number> {
+  const options: Record<string, { type: 'string' | 'boolean' }> = { config: { type: 'string' }, help: { type: 'boolean' } }
+  for (const flag of SERVE_FLAGS) options[flag] = { type: 'string' }
+  const { values } = parseArgs({ args, options, allowPositionals: false, strict: true })
+  if (values.help === true) {
+    print(HELP.serve)
+    return 0
+  }
+  const flags: Record<string, string | undefined> = {}
+  for (const [k, v] of Object.entries(values)) if (typeof v === 'string') flags[k] = v
+  const config = loadServeConfig({ flags, env: process.env })
+  const logger = createLogger({ level: config.logLevel })
+  const sidecar = await startSidecar(config, logger)
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: string): void => {
+      logger.info('shutting down', { signal })
+      sidecar.stop().then(resolve, resolve)
+    }
+    process.once('SIGTERM', () => onSignal('SIGTERM'))
+    process.once('SIGINT', () => onSignal('SIGINT'))
+  })
+  return 0
+}
+
+async function build(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      output: { type: 'string', short: 'o' },
+      entrypoint: { type: 'string', short: 'e', multiple: true },
+      revision: { type: 'string' },
+      'dump-ir': { type: 'boolean' },
+      help: { type: 'boolean' },
+    },
+  })
+  if (values.help === true) {
+    print(HELP.build)
+    return 0
+  }
+  if (positionals.length !== 1) return fail('build needs exactly one policy directory\n' + HELP.build)
+  const source = positionals[0]!
+  const entrypoints = values.entrypoint ?? []
+  try {
+    if (values['dump-ir'] === true) {
+      print(`${JSON.stringify(await dumpIr(source, entrypoints), null, 2)}\n`)
+      return 0
+    }
+    if (values.output === undefined) return fail('build needs -o <bundle.tar.gz>')
+    const result = await buildBundle({
+      source,
+      output: values.output,
+      entrypoints,
+      ...(values.revision === undefined ? {} : { revision: values.revision }),
+    })
+    process.stderr.write(`built ${values.output} (revision ${result.revision}; entrypoints ${result.entrypoints.join(', ')})\n`)
+    return 0
+  } catch (err) {
+    // RegoErrors render as `file:row:col: code: message` lines already.
+    process.stderr.write(`${errorMessage(err)}\n`)
+    return 1
+  }
+}
+
+async function evalCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      bundle: { type: 'string' },
+      dir: { type: 'string' },
+      input: { type: 'string' },
+      help: { type: 'boolean' },
+    },
+  })
+  if (values.help === true) {
+    print(HELP.eval)
+    return 0
+  }
+  if (positionals.length !== 1) return fail('eval needs exactly one query\n' + HELP.eval)
+  if ((values.bundle === undefined) === (values.dir === undefined)) return fail('eval needs one of --bundle or --dir')
+  try {
+    const result = await evaluateQuery({
+      query: positionals[0]!,
+      ...(values.bundle === undefined ? {} : { bundle: values.bundle }),
+      ...(values.dir === undefined ? {} : { dir: values.dir }),
+      ...(values.input === undefined ? {} : { input: values.input }),
+    })
+    print(`${JSON.stringify(result, null, 2)}\n`)
+    return 0
+  } catch (err) {
+    process.stderr.write(`${errorMessage(err)}\n`)
+    return 1
+  }
+}
+
+/**
+ * Runs the CLI with `argv` (without node and script) and resolves with the exit code.
+ *
+ * @example
+ * process.exitCode = await main(['build', 'policies/trades', '-o', 'trades.tar.gz'])
+ */
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv
+  try {
+    switch (command) {
+      case 'serve':
+        return await serve(rest)
+      case 'build':
+        return await build(rest)
+      case 'eval':
+        return await evalCommand(rest)
+      case '--version':
+      case '-v':
+        print(`${version()}\n`)
+        return 0
+      case undefined:
+      case '--help':
+      case '-h':
+      case 'help':
+        print(HELP.main)
+        return 0
+      default:
+        return fail(`unknown command ${command}\n${HELP.main}`)
+    }
+  } catch (err) {
+    return fail(errorMessage(err))
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * `verdict serve`: the sidecar. Composes config, bundle, engine, token verifier, audit sink and
+ * the gRPC server, and shuts them down in order on SIGTERM/SIGINT.
+ *
+ * @module
+ */
+
+import { buildDecisionEvent, createAuditSink } from '../audit/index.js'
+import type { AuditSink } from '../audit/index.js'
+import { loadBundle } from '../bundle/index.js'
+import type { ServeConfig } from '../config/index.js'
+import { createHostBuiltins, PolicyEngine } from '../engine/index.js'
+import {
+  AUTHORIZER_SERVICE,
+  createAuthorizer,
+  createLogger,
+  HealthState,
+  PolicyHolder,
+  ServingStatus,
+  startGrpcServer,
+} from '../server/index.js'
+import type { DecisionRecord, GrpcServerHandle, Logger } from '../server/index.js'
+import { createTokenVerifier } from '../token/index.js'
+
+/** A running sidecar. */
+export interface Sidecar {
+  address: string
+  /** Drains calls, flushes audit, releases resources. Idempotent. */
+  stop(): Promise<void>
+}
+
+/** Loads the bundle at `config.bundle` into an engine. */
+export async function loadPolicy(config: ServeConfig): Promise<{ engine: PolicyEngine; revision: string }> {
+  const bundle = await loadBundle(config.bundle)
+  const entrypoint = config.entrypoint ?? bundle.manifest.wasm[0]?.entrypoint
+  const resolver = bundle.manifest.wasm.find((w) => w.entrypoint === entrypoint)
+  const wasm = resolver
+    ? bundle.wasmModules.get(resolver.module.replace(/^\/+/, ''))
+    : [...bundle.wasmModules.values()][0]
+  if (wasm === undefined) throw new Error(`bundle ${config.bundle} has no policy.wasm`)
+  const engine = await PolicyEngine.load({
+    wasm,
+    data: bundle.data,
+    revision: bundle.manifest.revision,
+    builtins: createHostBuiltins({ strict: false }),
+    ...(entrypoint === undefined ? {} : { entrypoint }),
+  })
+  return { engine, revision: bundle.manifest.revision }
+}
+
+/**
+ * Starts the sidecar from a resolved configuration.
+ *
+ * @example
+ * const sidecar = await startSidecar(loadServeConfig({ flags, env: process.env }))
+ */
+export async function startSidecar(config: ServeConfig, logger: Logger = createLogger({ level: config.logLevel })): Promise<Sidecar> {
+  const policy = new PolicyHolder()
+  const health = new HealthState([AUTHORIZER_SERVICE])
+  policy.onChange((active) => health.setAll(active ? ServingStatus.SERVING : ServingStatus.NOT_SERVING))
+
+  const verifier = createTokenVerifier(config.token)
+  const audit: AuditSink = createAuditSink(
+    config.audit.nats === undefined
+      ? config.audit
+      : { ...config.audit, nats: { ...config.audit.nats, onError: (err) => logger.warn('audit publish failed', { error: err }) } },
+  )
+  const onDecision = (record: DecisionRecord): void => {
+    audit.write(
+      buildDecisionEvent({
+        decisionId: record.decisionId,
+        timestamp: record.timestamp,
+        service: config.service,
+        ...(record.claims === undefined ? {} : { claims: record.claims }),
+        subject: record.subject,
+        action: record.action,
+        resource: record.resource,
+        allow: record.allow,
+        code: record.code,
+        reasons: record.reasons,
+        policyRevision: record.revision,
+        latencyMs: record.latencyMs,
+        path: record.path,
+        input: record.input,
+      }),
+    )
+  }
+  const authorizer = createAuthorizer({ verifier, policy, limits: config.limits, logger, onDecision })
+
+  let server: GrpcServerHandle
+  try {
+    server = await startGrpcServer({
+      address: config.grpc,
+      authorizer,
+      health,
+      logger,
+      maxMessageBytes: config.limits.maxMessageBytes,
+    })
+  } catch (err) {
+    verifier.close()
+    await audit.close()
+    throw err
+  }
+  logger.info('listening', { address: server.address, service: config.service })
+
+  // Fail closed until the bundle loads: health stays NOT_SERVING and checks answer NO_POLICY.
+  try {
+    const active = await loadPolicy(config)
+    policy.set(active)
+    logger.info('bundle loaded', {
+      bundle: config.bundle,
+      revision: active.revision,
+      entrypoint: active.engine.entrypoint,
+    })
+  } catch (err) {
+    logger.error('bundle rejected', { bundle: config.bundle, error: err })
+  }
+
+  let stopping: Promise<void> | undefined
+  return {
+    address: server.address,
+    stop() {
+      stopping ??= (async () => {
+        health.setAll(ServingStatus.NOT_SERVING)
+        await server.stop(config.shutdownGraceMs)
+        verifier.close()
+        try {
+          await audit.flush()
+          await audit.close()
+        } catch (err) {
+          logger.error('audit flush failed', { error: err })
+        }
+        logger.info('stopped')
+      })()
+      return stopping
+    },
+  }
+}
