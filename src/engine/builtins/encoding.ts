@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml'
+import { parse as parseYaml, parseAllDocuments, stringify as stringifyYaml } from 'yaml'
 import { BuiltinError, bool, builtinError, obj, str } from './errors.js'
 
 const STD = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
@@ -275,8 +275,7 @@ export function yamlUnmarshal(x: unknown): unknown {
 export function yamlIsValid(x: unknown): boolean {
   if (typeof x !== 'string') return false
   try {
-    parseYaml(x)
-    return true
+    return parseAllDocuments(x).every((d) => !('errors' in d) || d.errors.length === 0)
   } catch {
     return false
   }

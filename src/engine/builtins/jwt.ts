@@ -49,7 +49,16 @@ function decode(name: string, token: string): Decoded {
   const signature = b64(name, parts[2]!, 'signature')
   const signingInput = `${parts[0]}.${parts[1]}`
   if (typeof header.cty === 'string' && header.cty.toUpperCase() === 'JWT') {
-    return decode(name, payloadBytes.toString('utf8'))
+    // The inner token may be carried as a JSON string.
+    let inner = payloadBytes.toString('utf8')
+    if (inner.startsWith('"')) {
+      try {
+        inner = JSON.parse(inner) as string
+      } catch {
+        throw builtinError(name, 'JWT payload had invalid encoding: nested token is not a JSON string')
+      }
+    }
+    return decode(name, inner)
   }
   return { header, payload: json(name, payloadBytes, 'payload'), signature, signingInput }
 }

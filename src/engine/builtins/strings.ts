@@ -248,6 +248,9 @@ export function toNumber(x: unknown): number {
   if (typeof x === 'boolean') return x ? 1 : 0
   if (typeof x === 'number') return x
   if (typeof x === 'string') {
+    if (/^[+-]?(inf|infinity|nan)$/i.test(x)) {
+      throw new BuiltinError('eval_type_error', `to_number: operand 1 must be a finite number but got ${JSON.stringify(x)}`)
+    }
     if (!NUMBER.test(x)) {
       throw builtinError('to_number', `strconv.ParseFloat: parsing ${JSON.stringify(x)}: invalid syntax`)
     }
