@@ -289,6 +289,13 @@ static int lit(P *p, const char *w) {
 }
 
 static V *pvalue(P *p, int depth);
+V *vd_object_from_pairs(V **keys, V **vals, u32 n);
+V *vd_set_from_elems(V **e, u32 n);
+
+static V *as_set(V *arr) {
+  if (!arr) return 0;
+  return vd_set_from_elems(((VArr *)arr)->e, ((VArr *)arr)->len);
+}
 
 static V *pcomposite(P *p, char close, V *arr, int depth) {
   ws(p);
@@ -296,7 +303,7 @@ static V *pcomposite(P *p, char close, V *arr, int depth) {
   for (;;) {
     V *v = pvalue(p, depth + 1);
     if (!v) return 0;
-    if (arr->type == T_SET) vd_set_add(arr, v); else vd_array_append(arr, v);
+    vd_array_append(arr, v);
     ws(p);
     if (p->i >= p->n) return 0;
     char c = p->s[p->i++];
@@ -327,22 +334,24 @@ static V *pvalue(P *p, int depth) {
     if (!p->rego && first->type != T_STR) return 0;
     ws(p);
     if (p->rego && p->i < p->n && (p->s[p->i] == ',' || p->s[p->i] == '}')) {
-      V *s = vd_set();
-      vd_set_add(s, first);
-      if (p->s[p->i++] == '}') return s;
-      return pcomposite(p, '}', s, depth);
+      V *s = vd_arr(0);
+      vd_array_append(s, first);
+      if (p->s[p->i++] == '}') return as_set(s);
+      return as_set(pcomposite(p, '}', s, depth));
     }
+    V *ks = vd_arr(0), *vs = vd_arr(0);
     for (;;) {
       ws(p);
       if (p->i >= p->n || p->s[p->i] != ':') return 0;
       p->i++;
       V *v = pvalue(p, depth + 1);
       if (!v) return 0;
-      vd_object_insert(o, first, v);
+      vd_array_append(ks, first);
+      vd_array_append(vs, v);
       ws(p);
       if (p->i >= p->n) return 0;
       char d = p->s[p->i++];
-      if (d == '}') return o;
+      if (d == '}') return vd_object_from_pairs(((VArr *)ks)->e, ((VArr *)vs)->e, ((VArr *)ks)->len);
       if (d != ',') return 0;
       ws(p);
       if (p->i < p->n && p->s[p->i] == '"') first = pstring(p);

@@ -336,3 +336,50 @@ V *vd_object_merge(V *a, V *b) {
 
 /* type tag of a value, 0 for undefined */
 i32 vd_type(V *v) { return v ? (i32)v->type : 0; }
+
+/* stable merge sort of indices by the values they point at */
+static void msort(u32 *idx, u32 *tmp, u32 n, V **keys) {
+  if (n < 2) return;
+  u32 h = n / 2;
+  msort(idx, tmp, h, keys);
+  msort(idx + h, tmp, n - h, keys);
+  u32 i = 0, j = h, k = 0;
+  while (i < h && j < n) tmp[k++] = opa_value_compare(keys[idx[j]], keys[idx[i]]) < 0 ? idx[j++] : idx[i++];
+  while (i < h) tmp[k++] = idx[i++];
+  while (j < n) tmp[k++] = idx[j++];
+  for (u32 q = 0; q < n; q++) idx[q] = tmp[q];
+}
+
+/* Build an object from unsorted pairs in O(n log n); a later duplicate key wins. */
+V *vd_object_from_pairs(V **keys, V **vals, u32 n) {
+  VObj *o = (VObj *)vd_obj();
+  if (!n) return (V *)o;
+  u32 *idx = opa_malloc(n * 4), *tmp = opa_malloc(n * 4);
+  for (u32 i = 0; i < n; i++) idx[i] = i;
+  msort(idx, tmp, n, keys);
+  o->k = opa_malloc(n * 4); o->v = opa_malloc(n * 4); o->cap = n;
+  for (u32 i = 0; i < n; i++) {
+    if (o->len && opa_value_compare(o->k[o->len - 1], keys[idx[i]]) == 0) {
+      o->v[o->len - 1] = vals[idx[i]];
+      continue;
+    }
+    o->k[o->len] = keys[idx[i]];
+    o->v[o->len++] = vals[idx[i]];
+  }
+  return (V *)o;
+}
+
+/* Build a set from unsorted elements in O(n log n). */
+V *vd_set_from_elems(V **e, u32 n) {
+  VSet *s = (VSet *)vd_set();
+  if (!n) return (V *)s;
+  u32 *idx = opa_malloc(n * 4), *tmp = opa_malloc(n * 4);
+  for (u32 i = 0; i < n; i++) idx[i] = i;
+  msort(idx, tmp, n, e);
+  s->e = opa_malloc(n * 4); s->cap = n;
+  for (u32 i = 0; i < n; i++) {
+    if (s->len && opa_value_compare(s->e[s->len - 1], e[idx[i]]) == 0) continue;
+    s->e[s->len++] = e[idx[i]];
+  }
+  return (V *)s;
+}
