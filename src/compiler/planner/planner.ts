@@ -838,15 +838,23 @@ export class Planner {
       const isFunc = target !== undefined && (this.#userFunc(mock) !== undefined || (!target.startsWith('data.') && !target.startsWith('input.') && this.#decl(target)))
       if (isFunc) {
         const saved = this.#ctx
-        // A replacement runs unmocked: mocks do not apply inside other mocks.
-        this.#ctx = { ...saved, mocks: new Map() }
         const ref: RefTerm = mock.type === 'ref' ? mock : { type: 'ref', value: [mock], location: mock.location }
-        this.#call(ref, args, (op) => {
+        // The arguments are planned under the current mocks; the replacement itself runs
+        // unmocked (mocks do not apply inside other mocks). Planned arguments are handed over
+        // as generated vars bound to their locals.
+        return this.#terms(args, (ops) => {
+          const vars: Term[] = ops.map((op, i) => {
+            const v = `__arg${this.#mockCount++}_${i}__`
+            this.#env.set(v, this.#toLocal(op))
+            return { type: 'var', value: v, location: args[i]!.location }
+          })
+          this.#ctx = { ...saved, mocks: new Map() }
+          this.#call(ref, vars, (op) => {
+            this.#ctx = saved
+            iter(op)
+          })
           this.#ctx = saved
-          iter(op)
         })
-        this.#ctx = saved
-        return
       }
       return this.#terms(args, () => this.#term(mock, iter))
     }
