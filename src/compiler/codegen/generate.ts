@@ -38,6 +38,7 @@ import {
   writeModule,
 } from '../../wasm/index.js'
 import type { Label, WasmModule } from '../../wasm/index.js'
+import { getBuiltin } from '../../rego/index.js'
 import { PdpError } from '../../util/errors.js'
 import { NATIVE_TABLE } from './natives.js'
 
@@ -50,14 +51,23 @@ export interface CodegenOptions {
   strictBuiltinErrors?: boolean
   /**
    * Tells which host builtins return sets; their JSON array results are turned into sets.
-   * Usually `(name) => decl(name)?.returnsSet === true` over `src/rego/builtins.ts`.
+   * Default: the `returnsSet` flag of the builtin catalogue (`src/rego/builtins.ts`).
    */
   returnsSet?: (name: string) => boolean
+  /**
+   * Tells which host builtins are void (no result, e.g. `internal.print`): their call never
+   * makes a block undefined. Default: `result: false` in the builtin catalogue.
+   */
+  isVoid?: (name: string) => boolean
 }
 
 /** Default codegen options. */
 export function defaultCodegenOptions(): Required<CodegenOptions> {
-  return { strictBuiltinErrors: false, returnsSet: () => false }
+  return {
+    strictBuiltinErrors: false,
+    returnsSet: (name) => getBuiltin(name)?.returnsSet === true,
+    isVoid: (name) => getBuiltin(name)?.result === false,
+  }
 }
 
 interface Runtime {
@@ -657,6 +667,10 @@ class FnCtx {
     fb.i32Const(id).i32Const(0)
     for (const a of s.args) this.operand(a)
     fb.call(this.rf(`opa_builtin${s.args.length}`))
+    if (this.g.opts.isVoid(s.func)) {
+      fb.op(Op.drop)
+      return
+    }
     if (this.g.opts.returnsSet(s.func)) fb.call(this.rf('vd_to_set'))
     this.defined(s.result)
   }

@@ -288,3 +288,22 @@ describe('generate', () => {
     expect(pol.evaluate([1, 2])).toEqual([{ x: 2 }])
   })
 })
+
+describe('generate (void builtins)', () => {
+  it('never makes a block undefined through a void host builtin', async () => {
+    const printed: unknown[] = []
+    const p = policy({
+      strings: ['x'],
+      builtins: [{ name: 'internal.print', arity: 1 }],
+      plans: [{ name: 'q', blocks: [blk(
+        { type: 'MakeArrayStmt', capacity: 1, target: 2 },
+        { type: 'CallStmt', func: 'internal.print', args: [L(2)], result: 3 },
+        { type: 'MakeObjectStmt', target: 4 },
+        { type: 'ResultSetAddStmt', value: 4 },
+      )] }],
+    })
+    const pol = await loadPolicy(generate(p), undefined, { 'internal.print': (a: unknown) => void printed.push(a) })
+    expect(pol.evaluate({})).toEqual([{}])
+    expect(printed).toEqual([[]])
+  })
+})
