@@ -5,7 +5,7 @@
  * @module
  */
 import { arr, str } from './errors.js'
-import { formatValue } from './value.js'
+import { formatNumber, formatValue } from './value.js'
 
 interface Spec {
   minus: boolean
@@ -53,7 +53,7 @@ function fmtInt(n: number, spec: Spec): string | undefined {
     case 'd':
     case 'v':
     case 's':
-      body = abs.toString(10)
+      body = formatNumber(Math.abs(n))
       break
     case 'b':
       body = abs.toString(2)

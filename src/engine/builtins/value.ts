@@ -69,11 +69,18 @@ export function toSet<T>(values: readonly T[]): T[] {
   return sorted.filter((v, i) => i === 0 || compareValues(sorted[i - 1], v) !== 0)
 }
 
-/** Formats a number the way Go's big.Float / OPA prints JSON numbers. */
+/**
+ * Formats a number as OPA prints it: integers in full (a double's shortest digits padded with
+ * zeros, since the exact source digits are gone after JSON), others in JS's shortest form.
+ */
 export function formatNumber(n: number | bigint): string {
   if (typeof n === 'bigint') return n.toString()
-  if (Number.isInteger(n) && Math.abs(n) < 1e21) return BigInt(n).toString()
-  return String(n)
+  if (!Number.isInteger(n)) return String(n)
+  if (Math.abs(n) < 1e21) return String(n)
+  const [mant, exp] = String(n).split('e+') as [string, string]
+  const neg = mant.startsWith('-')
+  const [int, frac = ''] = mant.replace('-', '').split('.') as [string, string?]
+  return (neg ? '-' : '') + int + frac + '0'.repeat(Number(exp) - frac.length)
 }
 
 /** The Rego source form of a value: `["a", 1]`, `{"k": true}`, `null`. */
