@@ -1,0 +1,371 @@
+/**
+ * Publishes audit events to NATS JetStream with the decision id as msgID, so the stream drops
+ * duplicates from retries and spool replays. One background pump owns all I/O: it publishes from
+ * a bounded memory queue while NATS is healthy, and otherwise moves events to the disk spool and
+ * replays them, oldest first, once the connection is back. `write` only enqueues.
+ *
+ * @module
+ */
+import { jetstream, jetstreamManager, DiscardPolicy, RetentionPolicy, StorageType } from '@nats-io/jetstream'
+import type { JetStreamClient } from '@nats-io/jetstream'
+import { connect, nanos } from '@nats-io/transport-node'
+import type { NatsConnection } from '@nats-io/transport-node'
+import { auditSubject, type DecisionEvent } from './event.js'
+import type { AuditSink, AuditStats } from './sink.js'
+import { DiskSpool } from './spool.js'
+
+/** Options for {@link JetStreamAuditSink}. */
+export interface JetStreamAuditOptions {
+  /** NATS server URL(s). */
+  servers: string | string[]
+  /** Stream name; default `VERDICT_AUDIT`. */
+  stream?: string
+  /** Subject prefix; default `verdict.audit` (the stream captures `<prefix>.>`). */
+  subjectPrefix?: string
+  /** Stream duplicate window; must exceed the longest time an event can sit in the spool. Default 2 h. */
+  duplicateWindowMs?: number
+  /** Stream max age; default 30 days. */
+  maxAgeMs?: number
+  /** Stream max bytes; default -1 (unlimited). */
+  maxBytes?: number
+  /** Directory of the disk spool. */
+  spoolDir: string
+  /** Spool size limit; default 256 MiB. */
+  spoolMaxBytes?: number
+  /** Spool segment size; default 4 MiB. */
+  spoolSegmentBytes?: number
+  /** Memory queue bound; beyond it events go to the spool. Default 10000. */
+  maxQueue?: number
+  /** Publishes in flight at once. Default 64. */
+  publishWindow?: number
+  /** Ack timeout per publish. Default 5000. */
+  publishTimeoutMs?: number
+  /** Wait after a failed publish before retrying from the spool. Default 1000. */
+  retryDelayMs?: number
+  /** Events larger than this (JSON bytes) are dropped. Default 512 KiB. */
+  maxEventBytes?: number
+  /** Client name shown by the server. */
+  name?: string
+  /** Called with internal errors (connection, stream setup), for logging. */
+  onError?: (err: unknown) => void
+}
+
+export const DEFAULT_AUDIT_STREAM = 'VERDICT_AUDIT'
+export const DEFAULT_AUDIT_SUBJECT_PREFIX = 'verdict.audit'
+
+interface Encoded {
+  id: string
+  subject: string
+  json: string
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref?.())
+
+/** The JetStream audit sink. Construct with {@link JetStreamAuditSink.create} or the constructor. */
+export class JetStreamAuditSink implements AuditSink {
+  readonly #o: Required<Omit<JetStreamAuditOptions, 'onError' | 'name'>> &
+    Pick<JetStreamAuditOptions, 'onError' | 'name'>
+  readonly #spool: DiskSpool
+  #queue: Encoded[] = []
+  #nc: NatsConnection | undefined
+  #js: JetStreamClient | undefined
+  #ready = false
+  #inFlight = false
+  #closed = false
+  #retryAt = 0
+  #wake: (() => void) | undefined
+  #idleWaiters: Array<() => void> = []
+  #pump: Promise<void>
+  #connecting: Promise<void>
+  #stats = { published: 0, spooled: 0, dropped: 0, replayed: 0, duplicates: 0 }
+
+  constructor(options: JetStreamAuditOptions) {
+    this.#o = {
+      stream: DEFAULT_AUDIT_STREAM,
+      subjectPrefix: DEFAULT_AUDIT_SUBJECT_PREFIX,
+      duplicateWindowMs: 2 * 3600_000,
+      maxAgeMs: 30 * 24 * 3600_000,
+      maxBytes: -1,
+      spoolMaxBytes: 256 * 1024 * 1024,
+      spoolSegmentBytes: 4 * 1024 * 1024,
+      maxQueue: 10_000,
+      publishWindow: 64,
+      publishTimeoutMs: 5000,
+      retryDelayMs: 1000,
+      maxEventBytes: 512 * 1024,
+      ...options,
+    }
+    this.#spool = new DiskSpool(this.#o.spoolDir, {
+      maxBytes: this.#o.spoolMaxBytes,
+      segmentBytes: this.#o.spoolSegmentBytes,
+    })
+    this.#connecting = this.#connect()
+    this.#pump = this.#run()
+  }
+
+  /** Resolves once the first connection and stream setup succeeded (or failed for good). */
+  ready(): Promise<void> {
+    return this.#connecting
+  }
+
+  write(event: DecisionEvent): void {
+    try {
+      const json = JSON.stringify(event)
+      if (Buffer.byteLength(json) > this.#o.maxEventBytes) {
+        this.#stats.dropped++
+        return
+      }
+      const enc = { id: event.decision_id, subject: auditSubject(this.#o.subjectPrefix, event), json }
+      if (this.#closed) {
+        this.#toSpool([enc])
+        return
+      }
+      if (this.#queue.length >= this.#o.maxQueue) {
+        // Overload or outage: keep memory bounded. Move the queue first so order holds.
+        const q = this.#queue
+        this.#queue = []
+        this.#toSpool(q)
+        this.#toSpool([enc])
+      } else this.#queue.push(enc)
+      this.#notify()
+    } catch {
+      this.#stats.dropped++
+    }
+  }
+
+  async flush(): Promise<void> {
+    while (!this.#isIdle()) {
+      await new Promise<void>((resolve) => {
+        this.#idleWaiters.push(resolve)
+        this.#notify()
+      })
+    }
+  }
+
+  async close(timeoutMs = 5000): Promise<void> {
+    if (this.#closed) return
+    await Promise.race([this.flush(), sleep(timeoutMs)])
+    this.#closed = true
+    this.#notify()
+    await this.#pump
+    // Whatever could not be delivered survives on disk for the next start.
+    const q = this.#queue
+    this.#queue = []
+    this.#toSpool(q)
+    const nc = this.#nc
+    this.#nc = undefined
+    this.#ready = false
+    if (nc) await nc.close().catch(() => {})
+    for (const w of this.#idleWaiters.splice(0)) w()
+  }
+
+  stats(): AuditStats & { duplicates: number } {
+    return {
+      ...this.#stats,
+      queued: this.#queue.length,
+      spoolPending: this.#spool.pending,
+    }
+  }
+
+  #isIdle(): boolean {
+    if (this.#closed) return true
+    if (this.#queue.length > 0 || this.#inFlight) return false
+    // With a live connection, idle means the spool was replayed too; without one, spooled is enough.
+    return !this.#ready || this.#spool.empty
+  }
+
+  #notify(): void {
+    const w = this.#wake
+    this.#wake = undefined
+    w?.()
+  }
+
+  #toSpool(events: Encoded[]): void {
+    for (const e of events) {
+      if (this.#spool.append(e.json)) this.#stats.spooled++
+      else this.#stats.dropped++
+    }
+  }
+
+  async #connect(): Promise<void> {
+    try {
+      const nc = await connect({
+        servers: this.#o.servers,
+        name: this.#o.name ?? 'verdict-audit',
+        maxReconnectAttempts: -1,
+        waitOnFirstConnect: true,
+        reconnectTimeWait: 250,
+        noAsyncTraces: true,
+      })
+      if (this.#closed) {
+        await nc.close()
+        return
+      }
+      this.#nc = nc
+      this.#js = jetstream(nc, { timeout: this.#o.publishTimeoutMs })
+      void this.#watchStatus(nc)
+      await this.#ensureStream()
+      this.#ready = true
+      this.#notify()
+    } catch (err) {
+      this.#o.onError?.(err)
+    }
+  }
+
+  async #ensureStream(): Promise<void> {
+    const nc = this.#nc
+    if (!nc) return
+    const jsm = await jetstreamManager(nc, { timeout: this.#o.publishTimeoutMs })
+    try {
+      await jsm.streams.info(this.#o.stream)
+    } catch {
+      await jsm.streams.add({
+        name: this.#o.stream,
+        subjects: [`${this.#o.subjectPrefix}.>`],
+        retention: RetentionPolicy.Limits,
+        storage: StorageType.File,
+        discard: DiscardPolicy.Old,
+        max_age: nanos(this.#o.maxAgeMs),
+        max_bytes: this.#o.maxBytes,
+        duplicate_window: nanos(this.#o.duplicateWindowMs),
+      })
+    }
+  }
+
+  async #watchStatus(nc: NatsConnection): Promise<void> {
+    try {
+      for await (const s of nc.status()) {
+        if (s.type === 'disconnect') {
+          this.#ready = false
+        } else if (s.type === 'reconnect') {
+          try {
+            await this.#ensureStream()
+            this.#ready = true
+            this.#retryAt = 0
+          } catch (err) {
+            this.#o.onError?.(err)
+            this.#retryAt = Date.now() + this.#o.retryDelayMs
+            this.#ready = true
+          }
+        }
+        this.#notify()
+      }
+    } catch (err) {
+      this.#o.onError?.(err)
+    }
+  }
+
+  #wait(ms?: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined
+      this.#wake = () => {
+        if (timer) clearTimeout(timer)
+        resolve()
+      }
+      if (ms !== undefined) {
+        timer = setTimeout(() => {
+          this.#wake = undefined
+          resolve()
+        }, Math.max(1, ms))
+      }
+    })
+  }
+
+  /** Publishes a batch in order; returns how many from the start were acknowledged. */
+  async #publish(batch: Encoded[]): Promise<{ ok: boolean[]; fresh: number }> {
+    const js = this.#js
+    if (!js) return { ok: batch.map(() => false), fresh: 0 }
+    this.#inFlight = true
+    try {
+      const results = await Promise.allSettled(
+        batch.map((e) => js.publish(e.subject, e.json, { msgID: e.id })),
+      )
+      let fresh = 0
+      const ok = results.map((r) => {
+        if (r.status !== 'fulfilled') return false
+        if (r.value.duplicate) this.#stats.duplicates++
+        else fresh++
+        return true
+      })
+      return { ok, fresh }
+    } finally {
+      this.#inFlight = false
+    }
+  }
+
+  #failed(): void {
+    this.#retryAt = Date.now() + this.#o.retryDelayMs
+  }
+
+  async #run(): Promise<void> {
+    for (;;) {
+      if (this.#idleWaiters.length > 0 && this.#isIdle()) {
+        for (const w of this.#idleWaiters.splice(0)) w()
+      }
+      if (this.#closed) return
+      const backoff = this.#retryAt - Date.now()
+      const live = this.#ready && backoff <= 0
+      if (live && !this.#spool.empty) {
+        await this.#replay()
+        continue
+      }
+      if (this.#queue.length === 0 || (this.#ready && backoff > 0 && this.#spool.empty)) {
+        await this.#wait(this.#ready && backoff > 0 ? backoff : undefined)
+        continue
+      }
+      if (!live || !this.#spool.empty) {
+        // Keep order: once anything is spooled, later events queue behind it on disk.
+        const q = this.#queue
+        this.#queue = []
+        this.#toSpool(q)
+        continue
+      }
+      const batch = this.#queue.splice(0, this.#o.publishWindow)
+      const { ok } = await this.#publish(batch)
+      const failed = batch.filter((_, i) => !ok[i])
+      this.#stats.published += batch.length - failed.length
+      if (failed.length > 0) {
+        this.#toSpool(failed)
+        this.#failed()
+      }
+    }
+  }
+
+  async #replay(): Promise<void> {
+    const lines = this.#spool.peek(this.#o.publishWindow)
+    const batch: Encoded[] = []
+    let corrupt = 0
+    for (const line of lines) {
+      try {
+        const event = JSON.parse(line) as DecisionEvent
+        batch.push({
+          id: event.decision_id,
+          subject: auditSubject(this.#o.subjectPrefix, event),
+          json: line,
+        })
+      } catch {
+        // A torn write from a crash: nothing to recover, count it as lost.
+        batch.push({ id: '', subject: '', json: '' })
+        corrupt++
+      }
+    }
+    const valid = batch.filter((e) => e.id !== '')
+    const { ok } = valid.length > 0 ? await this.#publish(valid) : { ok: [] as boolean[] }
+    // Advance only over the acknowledged prefix, so replay order is kept on retry.
+    let acked = 0
+    let vi = 0
+    for (const e of batch) {
+      if (e.id === '') {
+        acked++
+        continue
+      }
+      if (!ok[vi++]) break
+      acked++
+      this.#stats.replayed++
+      this.#stats.published++
+    }
+    this.#stats.dropped += Math.min(corrupt, acked)
+    this.#spool.ack(acked)
+    if (acked < batch.length) this.#failed()
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * The audit sink contract and the log sink. A sink takes events from the decision path, so
+ * `write` must never throw and never wait: decisions are not allowed to depend on audit I/O.
+ *
+ * @module
+ */
+import type { Writable } from 'node:stream'
+import type { DecisionEvent } from './event.js'
+
+/** Counters for metrics. */
+export interface AuditStats {
+  /** Events acknowledged by the destination (stream or log writable). */
+  published: number
+  /** Events written to the disk spool. */
+  spooled: number
+  /** Events lost: spool full, unencodable or oversized. */
+  dropped: number
+  /** Spooled events later acknowledged by the stream. */
+  replayed: number
+  /** Events in memory waiting to be sent. */
+  queued: number
+  /** Events waiting in the spool. */
+  spoolPending: number
+}
+
+/** Where decision events go. */
+export interface AuditSink {
+  /** Hands an event over. Never throws, never blocks on I/O. */
+  write(event: DecisionEvent): void
+  /** Resolves once every event written so far was delivered or spooled. */
+  flush(): Promise<void>
+  /** Flushes what it can, then releases resources. Later writes are spooled or dropped. */
+  close(): Promise<void>
+  stats(): AuditStats
+}
+
+/** JSON lines to a writable, stderr by default: the sink when no NATS URL is configured. */
+export class LogAuditSink implements AuditSink {
+  readonly #out: Writable
+  #published = 0
+  #dropped = 0
+  #closed = false
+
+  constructor(out: Writable = process.stderr) {
+    this.#out = out
+  }
+
+  write(event: DecisionEvent): void {
+    if (this.#closed) {
+      this.#dropped++
+      return
+    }
+    try {
+      this.#out.write(`${JSON.stringify(event)}\n`)
+      this.#published++
+    } catch {
+      this.#dropped++
+    }
+  }
+
+  flush(): Promise<void> {
+    if (this.#out.writableNeedDrain !== true) return Promise.resolve()
+    return new Promise((resolve) => this.#out.once('drain', () => resolve()))
+  }
+
+  async close(): Promise<void> {
+    await this.flush()
+    this.#closed = true
+  }
+
+  stats(): AuditStats {
+    return {
+      published: this.#published,
+      spooled: 0,
+      dropped: this.#dropped,
+      replayed: 0,
+      queued: 0,
+      spoolPending: 0,
+    }
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * Tests for the JetStream audit sink against a real nats-server: stream setup, msgID dedupe,
+ * an outage with spool and ordered replay, spool limits, and a spool surviving a restart.
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { jetstream, jetstreamManager } from '@nats-io/jetstream'
+import { connect } from '@nats-io/transport-node'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { buildDecisionEvent, createAuditSink, JetStreamAuditSink } from '../../src/audit/index.js'
+import type { DecisionEvent } from '../../src/audit/index.js'
+import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js'
+
+let server: NatsServerHandle
+let dir: string
+const sinks: JetStreamAuditSink[] = []
+let n = 0
+
+function event(allow = true, service = 'orders-api'): DecisionEvent {
+  n++
+  return buildDecisionEvent({
+    decisionId: `d-${String(n).padStart(6, '0')}-${Math.random().toString(36).slice(2)}`,
+    service,
+    action: 'read',
+    resource: { type: 'order', id: String(n) },
+    allow,
+    code: allow ? 'OK' : 'POLICY_DENIED',
+    claims: { sub: 'alice', client_id: 'web' },
+    latencyMs: 0.25,
+  })
+}
+
+function sink(over: Partial<ConstructorParameters<typeof JetStreamAuditSink>[0]> = {}) {
+  const s = new JetStreamAuditSink({
+    servers: server.url,
+    spoolDir: join(dir, `spool-${sinks.length}`),
+    publishTimeoutMs: 1000,
+    retryDelayMs: 100,
+    ...over,
+  })
+  sinks.push(s)
+  return s
+}
+
+/** Every message in the stream, in stream order. */
+async function readStream(stream = 'VERDICT_AUDIT') {
+  const nc = await connect({ servers: server.url })
+  try {
+    const jsm = await jetstreamManager(nc)
+    const info = await jsm.streams.info(stream)
+    const out: Array<{ seq: number; subject: string; msgId: string | undefined; event: DecisionEvent }> = []
+    if (info.state.messages === 0) return out
+    const c = await jetstream(nc).consumers.get(stream)
+    const msgs = await c.fetch({ max_messages: info.state.messages, expires: 3000 })
+    for await (const m of msgs) {
+      out.push({
+        seq: m.seq,
+        subject: m.subject,
+        msgId: m.headers?.get('Nats-Msg-Id'),
+        event: m.json<DecisionEvent>(),
+      })
+      if (out.length === info.state.messages) break
+    }
+    return out
+  } finally {
+    await nc.close()
+  }
+}
+
+async function purge() {
+  const nc = await connect({ servers: server.url })
+  const jsm = await jetstreamManager(nc)
+  await jsm.streams.purge('VERDICT_AUDIT').catch(() => {})
+  await nc.close()
+}
+
+beforeAll(async () => {
+  server = await startNatsServer()
+  dir = await mkdtemp(join(tmpdir(), 'verdict-audit-'))
+})
+
+afterEach(async () => {
+  for (const s of sinks.splice(0)) await s.close(1000)
+  if (server) {
+    await server.start()
+    await purge()
+  }
+})
+
+afterAll(async () => {
+  await server?.stop()
+  await rm(dir, { recursive: true, force: true })
+})
+
+describe('JetStreamAuditSink', () => {
+  it('creates the stream and publishes to verdict.audit.<service>.<allow|deny> with msgID', async () => {
+    const s = sink()
+    await s.ready()
+    const a = event(true)
+    const d = event(false, 'billing.api v2')
+    s.write(a)
+    s.write(d)
+    await s.flush()
+    const msgs = await readStream()
+    expect(msgs.map((m) => m.subject)).toEqual([
+      'verdict.audit.orders-api.allow',
+      'verdict.audit.billing_api_v2.deny',
+    ])
+    expect(msgs.map((m) => m.msgId)).toEqual([a.decision_id, d.decision_id])
+    expect(msgs[0]?.event).toEqual(a)
+    expect(s.stats()).toMatchObject({ published: 2, spooled: 0, dropped: 0 })
+  })
+
+  it('lets the stream drop a second event with the same decision id', async () => {
+    const s = sink()
+    await s.ready()
+    const e = event()
+    s.write(e)
+    s.write(e)
+    s.write({ ...e })
+    await s.flush()
+    expect((await readStream()).length).toBe(1)
+    expect(s.stats().duplicates).toBe(2)
+  })
+
+  it('spools during an outage and replays every event exactly once, in order', async () => {
+    const s = sink()
+    await s.ready()
+    const before = Array.from({ length: 5 }, () => event())
+    for (const e of before) s.write(e)
+    await s.flush()
+    await server.kill()
+    const during = Array.from({ length: 30 }, (_, i) => event(i % 3 !== 0))
+    for (const e of during) {
+      s.write(e)
+      await new Promise((r) => setTimeout(r, 5))
+    }
+    await vi.waitFor(() => expect(s.stats().spooled).toBeGreaterThan(0), { timeout: 5000 })
+    await server.start()
+    await vi.waitFor(
+      () => {
+        const st = s.stats()
+        expect(st.spoolPending).toBe(0)
+        expect(st.queued).toBe(0)
+        expect(st.published).toBe(35)
+      },
+      { timeout: 15_000, interval: 100 },
+    )
+    await s.flush()
+    const msgs = await readStream()
+    const ids = msgs.map((m) => m.event.decision_id)
+    expect(ids).toEqual([...before, ...during].map((e) => e.decision_id))
+    expect(s.stats().dropped).toBe(0)
+    expect(s.stats().replayed).toBeGreaterThan(0)
+  })
+
+  it('counts drops only when the spool is full', async () => {
+    // Nothing listens on this port: every event goes to the spool until it is full.
+    const s = sink({ servers: 'nats://127.0.0.1:1', spoolMaxBytes: 3000, spoolSegmentBytes: 1000 })
+    for (let i = 0; i < 40; i++) s.write(event())
+    await s.flush()
+    const st = s.stats()
+    expect(st.dropped).toBeGreaterThan(0)
+    expect(st.spooled).toBeGreaterThan(0)
+    expect(st.spooled + st.dropped).toBe(40)
+    expect(st.spoolPending).toBe(st.spooled)
+  })
+
+  it('replays a spool left by an earlier process', async () => {
+    const spoolDir = join(dir, 'shared-spool')
+    const offline = sink({ servers: 'nats://127.0.0.1:1', spoolDir })
+    const events = Array.from({ length: 12 }, () => event())
+    for (const e of events) offline.write(e)
+    await offline.flush()
+    await offline.close(100)
+    expect(offline.stats().spooled).toBe(12)
+    const online = sink({ spoolDir })
+    await online.ready()
+    await vi.waitFor(() => expect(online.stats().replayed).toBe(12), { timeout: 10_000 })
+    const ids = (await readStream()).map((m) => m.event.decision_id)
+    expect(ids).toEqual(events.map((e) => e.decision_id))
+  })
+
+  it('never throws from write, even for events that cannot be encoded', async () => {
+    const s = sink()
+    const cyclic = event() as DecisionEvent & { input: Record<string, unknown> }
+    cyclic.input = {}
+    cyclic.input.self = cyclic.input
+    expect(() => s.write(cyclic)).not.toThrow()
+    expect(s.stats().dropped).toBe(1)
+  })
+})
+
+describe('createAuditSink', () => {
+  it('builds a JetStream sink when NATS servers are configured', async () => {
+    const s = createAuditSink({ nats: { servers: server.url, spoolDir: join(dir, 'factory') } })
+    expect(s).toBeInstanceOf(JetStreamAuditSink)
+    sinks.push(s as JetStreamAuditSink)
+  })
+})
