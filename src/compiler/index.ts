@@ -43,7 +43,7 @@ export interface CompileResult {
  */
 export function planOnly(options: CompileOptions): Policy {
   const modules: Module[] = []
-  const errors: unknown[] = []
+  const errors: RegoErrors[] = []
   for (const m of options.modules) {
     try {
       modules.push(parseModule(m.source, m.file))
@@ -52,7 +52,15 @@ export function planOnly(options: CompileOptions): Policy {
       errors.push(err)
     }
   }
-  if (errors.length > 0) throw errors[0]
+  // Parse errors of every module are reported together, as OPA does.
+  if (errors.length === 1) throw errors[0]
+  if (errors.length > 1) {
+    const sources = Object.fromEntries(options.modules.map((m) => [m.file, m.source]))
+    throw new RegoErrors(
+      errors.flatMap((e) => e.errors),
+      { sources },
+    )
+  }
   const compiled = compileModules(modules, options.extraBuiltins ? { extraBuiltins: options.extraBuiltins } : {})
   const queries = (options.queries ?? []).map((q) => ({ name: q.name, query: compileQuery(parseQuery(q.source), compiled) }))
   return plan(compiled, { entrypoints: options.entrypoints ?? [], queries })

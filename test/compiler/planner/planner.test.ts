@@ -122,6 +122,19 @@ describe('Planner', () => {
     expect(evalPlan(ir, 'q', {})).toEqual([{ a: 2, b: 10, c: 7 }])
   })
 
+  it('replans rules under with on data paths that hold rules', () => {
+    const src = 'package t\np := 1\nq := p + 1\nr := x if { x := q with data.t.p as 10 }'
+    const ir = planOf([src], { query: 'a := data.t.q; b := data.t.r' })
+    expect(evalPlan(ir, 'q', {})).toEqual([{ a: 2, b: 11 }])
+    expect(ir.funcs.funcs.map((f) => f.name)).toContain('g0.data.t.q$w1')
+  })
+
+  it('mocks a builtin with a local value through the data document', () => {
+    const src = 'package t\nn if count([]) == 3\np contains v if { some v in [3, 4]; n with count as v }'
+    const ir = planOf([src], { entrypoints: ['t/p'] })
+    expect(evalPlan(ir, 't/p', {})).toEqual([{ result: [3] }])
+  })
+
   it('plans every, negation and comprehensions', () => {
     const src = `package t
 all_pos if every x in input { x > 0 }
