@@ -185,7 +185,13 @@ V *vd_bi_abs(V *a) {
 static V *rounding(V *a, const char *fn, int mode) {
   if (!is(a, T_NUM)) return want(fn, 1, "number", a);
   VNum *x = (VNum *)a;
-  if (x->kind != N_FLOAT && vd_num_is_integral(a)) return a;
+  if (x->kind == N_INT) return a;
+  if (x->kind == N_REF && vd_num_is_integral(a)) {
+    /* canonical integer form of literals such as 10.00 or 1e3 */
+    int e;
+    V *r = vd_big_arith('+', a, vd_int(0), &e);
+    if (r) return r;
+  }
   double d = vd_num_to_double(x), r;
   if (mode == 0) r = d < 0 ? -fl(-d + 0.5) : fl(d + 0.5);
   else if (mode == 1) r = -fl(-d);

@@ -331,6 +331,8 @@ class FnCtx {
   readonly conflictMsg: number
   readonly resultParam: number
   readonly labels: Label[] = []
+  /** Open `with` blocks: the index of their label and how to undo them when jumping out. */
+  readonly withScopes: { labelIndex: number; restore: () => void }[] = []
   returnMemo = -1
   #scratch: number | undefined
 
@@ -415,6 +417,7 @@ class FnCtx {
     const fb = this.fb
     switch (s.type) {
       case 'ReturnLocalStmt':
+        for (let i = this.withScopes.length - 1; i >= 0; i--) this.withScopes[i]!.restore()
         this.emitReturn(this.local(s.source))
         fb.op(Op.return)
         return
@@ -444,6 +447,11 @@ class FnCtx {
       case 'BreakStmt': {
         const l = this.labels[this.labels.length - 1 - s.index]
         if (l === undefined) throw new PdpError('rego_compile_error', `break index ${s.index} out of range`)
+        // Jumping out of `with` blocks must undo them (memo frame, replaced local).
+        const ti = this.labels.length - 1 - s.index
+        for (let i = this.withScopes.length - 1; i >= 0 && this.withScopes[i]!.labelIndex > ti; i--) {
+          this.withScopes[i]!.restore()
+        }
         fb.br(l)
         return
       }
@@ -586,9 +594,14 @@ class FnCtx {
         fb.localSet(target)
         fb.call(this.rf('vd_memo_push'))
         fb.i32Const(0).localSet(ok)
+        const restore = (): void => {
+          fb.call(this.rf('vd_memo_pop'))
+          fb.localGet(saved).localSet(target)
+        }
+        this.withScopes.push({ labelIndex: this.labels.length, restore })
         this.block(s.block, () => fb.i32Const(1).localSet(ok))
-        fb.call(this.rf('vd_memo_pop'))
-        fb.localGet(saved).localSet(target)
+        this.withScopes.pop()
+        restore()
         fb.localGet(ok).op(Op.i32Eqz).brIf(this.cur)
         return
       }

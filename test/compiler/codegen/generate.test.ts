@@ -307,3 +307,23 @@ describe('generate (void builtins)', () => {
     expect(printed).toEqual([[]])
   })
 })
+
+describe('generate (with and breaks)', () => {
+  it('undoes a with block when a break jumps out of it', async () => {
+    // block { with input as 1 { break 1 } }; x = input
+    const p = policy({
+      strings: ['x'],
+      plans: [{ name: 'q', blocks: [blk(
+        { type: 'MakeNumberIntStmt', value: 1, target: 2 },
+        { type: 'BlockStmt', blocks: [blk(
+          { type: 'WithStmt', local: 0, path: [], value: L(2), block: blk({ type: 'BreakStmt', index: 1 }) },
+        )] },
+        { type: 'MakeObjectStmt', target: 3 },
+        { type: 'ObjectInsertStmt', object: 3, key: S(0), value: L(0) },
+        { type: 'ResultSetAddStmt', value: 3 },
+      )] }],
+    })
+    const pol = await loadPolicy(generate(p))
+    expect(pol.evaluate('in')).toEqual([{ x: 'in' }])
+  })
+})
