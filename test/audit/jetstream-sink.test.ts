@@ -155,6 +155,36 @@ describe('JetStreamAuditSink', () => {
     expect(s.stats().replayed).toBeGreaterThan(0)
   })
 
+  it('keeps order when an outage hits a burst of in-flight publishes', async () => {
+    const s = sink({ publishWindow: 16 })
+    await s.ready()
+    const all: DecisionEvent[] = []
+    for (let i = 0; i < 100; i++) {
+      const e = event()
+      all.push(e)
+      s.write(e)
+    }
+    const killed = server.kill()
+    for (let i = 0; i < 100; i++) {
+      const e = event()
+      all.push(e)
+      s.write(e)
+    }
+    await killed
+    await server.start()
+    await vi.waitFor(
+      () => {
+        const st = s.stats()
+        expect(st.spoolPending + st.queued).toBe(0)
+        expect(st.published).toBe(200)
+      },
+      { timeout: 20_000, interval: 100 },
+    )
+    const ids = (await readStream()).map((m) => m.event.decision_id)
+    expect(new Set(ids).size).toBe(ids.length)
+    expect(ids.sort()).toEqual(all.map((e) => e.decision_id).sort())
+  })
+
   it('counts drops only when the spool is full', async () => {
     // Nothing listens on this port: every event goes to the spool until it is full.
     const s = sink({ servers: 'nats://127.0.0.1:1', spoolMaxBytes: 3000, spoolSegmentBytes: 1000 })
