@@ -404,6 +404,13 @@ export class Planner {
       return
     }
     if (!isRoot) fail('unsupported: with target', w.location)
+    if (root.type === 'var' && root.value === 'data') {
+      for (const set of this.#compiled.rules.values()) {
+        if (set.path.length < path.length && isPrefix(set.path, path)) {
+          fail(`unsupported: with on a path inside rule ${['data', ...set.path].join('.')}`, w.location)
+        }
+      }
+    }
     this.#loc = w.location
     this.#term(w.value, (val) => {
       const local = root.type === 'var' && root.value === 'input' ? INPUT_LOCAL : DATA_LOCAL
