@@ -1,0 +1,32 @@
+/**
+ * Tests for the verification-result LRU.
+ */
+import { describe, expect, it } from 'vitest'
+import { ExpiringLru } from '../../src/token/cache.js'
+
+describe('ExpiringLru', () => {
+  it('evicts the least recently used entry beyond its bound', () => {
+    const now = 0
+    const lru = new ExpiringLru<number>(2, () => now)
+    lru.set('a', 1, 100)
+    lru.set('b', 2, 100)
+    expect(lru.get('a')).toBe(1)
+    lru.set('c', 3, 100)
+    expect(lru.get('b')).toBeUndefined()
+    expect(lru.get('a')).toBe(1)
+    expect(lru.get('c')).toBe(3)
+    expect(lru.size).toBe(2)
+  })
+
+  it('never returns an entry at or after its expiry', () => {
+    let now = 0
+    const lru = new ExpiringLru<string>(10, () => now)
+    lru.set('t', 'v', 50)
+    now = 49
+    expect(lru.get('t')).toBe('v')
+    now = 50
+    expect(lru.get('t')).toBeUndefined()
+    lru.set('dead', 'v', 50)
+    expect(lru.size).toBe(0)
+  })
+})
