@@ -49,6 +49,7 @@ interface TrieNode {
 }
 
 interface Saved {
+  next: Local
   block: Block
   env: Map<string, Local>
   loc: Location | undefined
@@ -149,6 +150,7 @@ export class Planner {
 
   #planBlock(name: string, f: () => void): Plan {
     const saved = this.#save()
+    this.#next = FIRST_FREE_LOCAL
     this.#block = { stmts: [] }
     this.#env = new Map()
     this.#ctx = EMPTY_CTX
@@ -162,10 +164,12 @@ export class Planner {
   // Emission helpers
 
   #save(): Saved {
-    return { block: this.#block, env: this.#env, loc: this.#loc, ctx: this.#ctx }
+    return {
+      next: this.#next, block: this.#block, env: this.#env, loc: this.#loc, ctx: this.#ctx }
   }
 
   #restore(s: Saved): void {
+    this.#next = s.next
     this.#block = s.block
     this.#env = s.env
     this.#loc = s.loc
@@ -207,7 +211,10 @@ export class Planner {
     this.#env = new Map(this.#env)
     f()
     const b = this.#block
+    const next = this.#next
     this.#restore(saved)
+    // Locals are never reused within a func: a later block may test them for definedness.
+    this.#next = next
     return b
   }
 
@@ -965,6 +972,8 @@ export class Planner {
     if (!suffix) func.path = ['g0', ...set.path]
     this.#funcs.set(name, func)
     const saved = this.#save()
+    // Locals are numbered per func: the backend sizes each function by its highest local.
+    this.#next = FIRST_FREE_LOCAL
     for (let i = 0; i < (set.arity ?? 0); i++) params.push(this.#local())
     const ret = this.#local()
     func.return = ret
