@@ -243,3 +243,42 @@ int vd_num_is_integral(V *v) {
   dec_text(n->ref, n->len, &x);
   return vd_dec_is_integral(&x);
 }
+
+/* Canonical text of a literal number (3.50 -> 3.5, 1E+2 -> 100, 1e400 -> 1e+400). */
+char *vd_ref_canonical(VNum *v, u32 *len) {
+  Dec x;
+  dec_text(v->ref, v->len, &x);
+  u32 cap = x.n + 32 + (x.point > 0 && x.point <= 1000 ? (u32)x.point : 0) + (x.point < 0 && x.point > -7 ? 8 : 0);
+  char *o = opa_malloc(cap);
+  u32 k = 0;
+  if (!x.n) { o[0] = '0'; *len = 1; return o; }
+  if (x.neg) o[k++] = '-';
+  if (x.point > 0 && (x.point <= 21 || ((int)x.n <= x.point && x.point - (int)x.n <= 21 && x.point <= 1000))) {
+    for (int i = 0; i < x.point; i++) o[k++] = (u32)i < x.n ? x.d[i] : '0';
+    if ((int)x.n > x.point) {
+      o[k++] = '.';
+      for (u32 i = (u32)x.point; i < x.n; i++) o[k++] = x.d[i];
+    }
+  } else if (x.point <= 0 && x.point > -6) {
+    o[k++] = '0';
+    o[k++] = '.';
+    for (int i = 0; i < -x.point; i++) o[k++] = '0';
+    for (u32 i = 0; i < x.n; i++) o[k++] = x.d[i];
+  } else {
+    o[k++] = x.d[0];
+    if (x.n > 1) {
+      o[k++] = '.';
+      for (u32 i = 1; i < x.n; i++) o[k++] = x.d[i];
+    }
+    o[k++] = 'e';
+    int e = x.point - 1;
+    o[k++] = e < 0 ? '-' : '+';
+    if (e < 0) e = -e;
+    char t[12];
+    int n = 0;
+    while (e) { t[n++] = (char)('0' + e % 10); e /= 10; }
+    while (n) o[k++] = t[--n];
+  }
+  *len = k;
+  return o;
+}

@@ -378,6 +378,8 @@ static V *parse(const char *s, u32 n, int rego) {
 EXPORT("opa_json_parse") V *opa_json_parse(const char *s, u32 n) { return parse(s, n, 0); }
 EXPORT("opa_value_parse") V *opa_value_parse(const char *s, u32 n) { return parse(s, n, 1); }
 
+char *vd_ref_canonical(VNum *v, u32 *len);
+
 /* ---------- output buffer ---------- */
 
 typedef struct { char *b; u32 n; u32 cap; } Buf;
@@ -568,7 +570,11 @@ static void dump(Buf *out, V *v, int rego) {
     VNum *n = (VNum *)v;
     if (n->kind == N_INT) fmt_int(out, n->i);
     else if (n->kind == N_FLOAT) fmt_float(out, n->f);
-    else bput(out, n->ref, n->len);
+    else {
+      u32 len;
+      char *t = vd_ref_canonical(n, &len);
+      bput(out, t, len);
+    }
     return;
   }
   case T_STR: fmt_str(out, ((VStr *)v)->s, ((VStr *)v)->len); return;

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { NATIVE_BUILTINS, generate } from '../../../src/compiler/codegen/index.js'
 import type { CodegenOptions } from '../../../src/compiler/codegen/index.js'
 import type { Policy } from '../../../src/compiler/ir/types.js'
-import { wasm } from '../../wasm/helpers.js'
+import { instantiate, wasm } from '../../wasm/helpers.js'
 import { B, L, S, blk, planCalling, policy, rule } from './ir.js'
 
 async function load(p: Policy, opts?: CodegenOptions, custom: Record<string, (...a: any[]) => unknown> = {}) {
@@ -325,5 +325,63 @@ describe('generate (with and breaks)', () => {
     })
     const pol = await loadPolicy(generate(p))
     expect(pol.evaluate('in')).toEqual([{ x: 'in' }])
+  })
+})
+
+describe('generate (number literals)', () => {
+  const lits = ['3.50', '1E+2', '0.000001', '-12.5e-1', '123456789012345678901234567890', '1e400', '0.10000000000001']
+
+  function build(extra: Parameters<typeof blk>) {
+    return policy({
+      strings: ['x', ...lits],
+      builtins: [{ name: 'plus', arity: 2 }, { name: 'lt', arity: 2 }, { name: 'round', arity: 1 }],
+      plans: [{ name: 'q', blocks: [blk(
+        { type: 'MakeArrayStmt', capacity: lits.length, target: 2 },
+        ...lits.flatMap((_, i) => [
+          { type: 'MakeNumberRefStmt', index: i + 1, target: 10 + i } as const,
+          { type: 'ArrayAppendStmt', array: 2, value: L(10 + i) } as const,
+        ]),
+        ...extra,
+        { type: 'MakeObjectStmt', target: 3 },
+        { type: 'ObjectInsertStmt', object: 3, key: S(0), value: L(2) },
+        { type: 'ResultSetAddStmt', value: 3 },
+      )] }],
+    })
+  }
+  async function run(extra: Parameters<typeof blk>) {
+    return (await loadPolicy(generate(build(extra)))).evaluate({}) as { x: unknown[] }[]
+  }
+  /** The exact JSON text opa_eval produces. */
+  function text(extra: Parameters<typeof blk>): string {
+    const raw = instantiate(generate(build(extra)))
+    const data = raw.json('{}')
+    const heap = raw.exports.opa_heap_ptr_get()
+    const addr = raw.exports.opa_eval(0, 0, data, 0, 0, heap, 0)
+    const b = new Uint8Array(raw.memory.buffer)
+    let e = addr
+    while (b[e] !== 0) e++
+    return new TextDecoder().decode(b.subarray(addr, e))
+  }
+
+  it('keeps literals exact and prints them canonically', async () => {
+    const [row] = await run([])
+    expect(row!.x.slice(0, 5)).toEqual([3.5, 100, 0.000001, -1.25, 123456789012345678901234567890])
+    expect(text([])).toBe('[{"x":[3.5,100,0.000001,-1.25,123456789012345678901234567890,1e+400,0.10000000000001]}]')
+  })
+
+  it('does exact big integer arithmetic and exact comparisons', async () => {
+    const [row] = await run([
+      { type: 'CallStmt', func: 'plus', args: [L(14), L(14)], result: 20 },
+      { type: 'ArrayAppendStmt', array: 2, value: L(20) },
+      { type: 'CallStmt', func: 'lt', args: [L(15), L(15)], result: 21 },
+      { type: 'ArrayAppendStmt', array: 2, value: L(21) },
+      { type: 'CallStmt', func: 'round', args: [L(10)], result: 22 },
+      { type: 'ArrayAppendStmt', array: 2, value: L(22) },
+    ])
+    expect(row!.x.slice(7)).toEqual([246913578024691357802469135780, false, 4])
+    expect(text([
+      { type: 'CallStmt', func: 'plus', args: [L(14), L(14)], result: 20 },
+      { type: 'ArrayAppendStmt', array: 2, value: L(20) },
+    ])).toContain(',246913578024691357802469135780]')
   })
 })
