@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { compileModules, compileQuery } from '../../../src/rego/compile/index.js'
-import { parseModule, parseQuery, RegoErrors } from '../../../src/rego/index.js'
+import { parseModule, parseQuery, printBody, printTerm, RegoErrors } from '../../../src/rego/index.js'
 
 const compile = (...sources: string[]) => compileModules(sources.map((s, i) => parseModule(s, `test-${i}.rego`)))
 
@@ -118,6 +118,34 @@ r.s.t := 3
 
   it('lets wildcards in negations stay local', () => {
     expect(() => compile('package t\np if not input[_] > 1')).not.toThrow()
+  })
+})
+
+describe('compileModules output', () => {
+  it('matches the golden rendering of resolved, ordered rules', async () => {
+    const c = compile(`package shop
+import data.catalog.prices as prices
+
+total := t if {
+  t := sum(costs)
+  costs := [c | some item in input.items; c := prices[item] * 2]
+}
+
+cheap contains item if {
+  prices[item] < limit
+  limit := 10
+}
+`)
+    const lines: string[] = []
+    for (const set of c.rules.values()) {
+      lines.push(`${set.kind} data.${set.path.join('.')}`)
+      for (const r of set.rules) {
+        if (r.key) lines.push(`  key ${printTerm(r.key)}`)
+        lines.push(`  value ${printTerm(r.value)}`)
+        lines.push(printBody(r.body, '    '))
+      }
+    }
+    await expect(`${lines.join('\n')}\n`).toMatchFileSnapshot('./testdata/shop.golden')
   })
 })
 
