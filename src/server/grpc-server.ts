@@ -1,7 +1,7 @@
 /**
  * The gRPC server: `verdict.v1.Authorizer` and `grpc.health.v1.Health` on @grpc/grpc-js, with
- * protobuf-es `toBinary`/`fromBinary` as the codec. grpc-js answers undecodable messages with
- * INTERNAL and oversized ones with RESOURCE_EXHAUSTED; neither reaches a handler.
+ * protobuf-es `toBinary`/`fromBinary` as the codec. Undecodable requests get INVALID_ARGUMENT;
+ * oversized ones get RESOURCE_EXHAUSTED from grpc-js before any handler runs.
  *
  * @module
  */
@@ -38,6 +38,26 @@ export const AUTHORIZER_SERVICE = 'verdict.v1.Authorizer'
 /** The fully qualified name of the Health service. */
 export const HEALTH_SERVICE = 'grpc.health.v1.Health'
 
+/**
+ * Stands in for a request that did not decode. grpc-js would answer a throwing deserializer with
+ * INTERNAL; decoding leniently lets the handler answer INVALID_ARGUMENT, which is what it is.
+ */
+export class UndecodableRequest {
+  readonly message: string
+
+  constructor(message: string) {
+    this.message = message
+  }
+}
+
+function decode<I extends DescMessage>(input: I, bytes: Buffer): MessageShape<I> {
+  try {
+    return fromBinary(input, bytes)
+  } catch (err) {
+    return new UndecodableRequest(err instanceof Error ? err.message : String(err)) as never
+  }
+}
+
 function method<I extends DescMessage, O extends DescMessage>(
   path: string,
   input: I,
@@ -49,7 +69,7 @@ function method<I extends DescMessage, O extends DescMessage>(
     requestStream: false,
     responseStream,
     requestSerialize: (m) => Buffer.from(toBinary(input, m)),
-    requestDeserialize: (b) => fromBinary(input, b),
+    requestDeserialize: (b) => decode(input, b),
     responseSerialize: (m) => Buffer.from(toBinary(output, m)),
     responseDeserialize: (b) => fromBinary(output, b),
   }
@@ -93,6 +113,11 @@ function unary<Req, Res>(
   logger: Logger,
 ): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
   return (call, callback) => {
+    if (call.request instanceof UndecodableRequest) {
+      logger.warn('undecodable request', { method: name, error: call.request.message })
+      callback({ code: Status.INVALID_ARGUMENT, details: 'request is not a valid protobuf message' })
+      return
+    }
     handler(call.request).then(
       (res) => callback(null, res),
       (err: unknown) => callback(toServiceError(err, logger, name)),
@@ -121,6 +146,10 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
 
   const healthImpl: UntypedServiceImplementation = {
     Check: (call: ServerUnaryCall<HealthCheckRequest, HealthCheckResponse>, callback: sendUnaryData<HealthCheckResponse>) => {
+      if (call.request instanceof UndecodableRequest) {
+        callback({ code: Status.INVALID_ARGUMENT, details: 'request is not a valid protobuf message' })
+        return
+      }
       const status = health.get(call.request.service)
       if (status === undefined) {
         callback({ code: Status.NOT_FOUND, details: 'unknown service' })
@@ -129,6 +158,10 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
       callback(null, create(HealthCheckResponseSchema, { status }))
     },
     Watch: (call: ServerWritableStream<HealthCheckRequest, HealthCheckResponse>) => {
+      if (call.request instanceof UndecodableRequest) {
+        call.emit('error', { code: Status.INVALID_ARGUMENT, details: 'request is not a valid protobuf message' })
+        return
+      }
       const service = call.request.service
       const send = (status: ServingStatus): void => {
         call.write(create(HealthCheckResponseSchema, { status }))

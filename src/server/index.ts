@@ -19,6 +19,7 @@ export {
   HEALTH_SERVICE,
   healthServiceDefinition,
   startGrpcServer,
+  UndecodableRequest,
 } from './grpc-server.js'
 export type { GrpcServerHandle, GrpcServerOptions } from './grpc-server.js'
 export { HealthState, ServingStatus } from './health.js'
