@@ -1,7 +1,13 @@
 import { generateKeyPairSync, createHmac, sign } from 'node:crypto'
+import type { KeyObject } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { JWT_VERIFIERS, createJwtDecodeVerify, jwtDecode } from '../../../src/engine/builtins/jwt.js'
 import * as c from '../../../src/engine/builtins/crypto.js'
+
+interface KeyPair {
+  publicKey: KeyObject
+  privateKey: KeyObject
+}
 
 const b64 = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString('base64url')
 
@@ -42,7 +48,7 @@ describe('jwt', () => {
       ['EdDSA', 'ed25519', {}, (d: Buffer, k: never) => sign(null, d, k)],
     ] as const
     for (const [alg, type, opts, signer] of cases) {
-      const { publicKey, privateKey } = generateKeyPairSync(type as 'rsa', opts as never)
+      const { publicKey, privateKey } = generateKeyPairSync(type as 'rsa', opts as never) as unknown as KeyPair
       const input = `${b64({ alg })}.${b64({ sub: 'a' })}`
       const token = `${input}.${signer(Buffer.from(input), privateKey as never).toString('base64url')}`
       const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString()
