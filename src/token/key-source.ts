@@ -23,6 +23,8 @@ export interface KeySource {
   readonly getKey: JWTVerifyGetKey
   /** The current key set, if any was loaded. */
   jwks(): JSONWebKeySet | undefined
+  /** Starts a due freshness check in the background (cheap; never waits). */
+  poll(): void
   /** Stop watching / refreshing. */
   close(): void
 }
@@ -63,7 +65,10 @@ export function createFileKeySource(path: string, options: FileKeySourceOptions)
     // Watch the directory: editors and atomic writers replace the file, which ends a file watch.
     const name = basename(path)
     watcher = watch(dirname(path), { persistent: false }, (_event, file) => {
-      if (file === null || file === name) dirty = true
+      if (file !== null && file !== name) return
+      dirty = true
+      // Reload now rather than on the next miss, so cached results of removed keys go at once.
+      void refresh(true)
     })
     watcher.on('error', () => {
       watcher?.close()
@@ -119,6 +124,9 @@ export function createFileKeySource(path: string, options: FileKeySourceOptions)
   return {
     getKey,
     jwks: () => current?.jwks,
+    poll() {
+      void refresh(false)
+    },
     close() {
       watcher?.close()
       watcher = undefined
@@ -173,6 +181,7 @@ export function createRemoteKeySource(url: string, options: RemoteKeySourceOptio
   return {
     getKey,
     jwks: () => lastGood?.jwks ?? remote.jwks(),
+    poll() {},
     close() {},
   }
 }

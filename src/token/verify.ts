@@ -335,8 +335,11 @@ export function createTokenVerifier(input: TokenOptions): TokenVerifier {
       // Before anything else looks at it: a huge token must cost us nothing.
       if (token.length > options.maxTokenBytes) throw err(TokenErrorCode.TOO_LARGE, 'token too large')
       let out = cache.get(token)
-      if (out) cacheHits++
-      else out = await verifyUncached(token)
+      if (out) {
+        cacheHits++
+        // A changed key set clears the cache; make sure a due check actually happens.
+        issuers.get(out.issuer)?.keys.poll()
+      } else out = await verifyUncached(token)
       checkScopes(out, call?.requiredScopes)
       verified++
       return out

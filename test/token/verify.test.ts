@@ -365,6 +365,29 @@ describe('key rotation', () => {
     expect(await codeOf(v.verify(oldToken))).toBe('ERR_TOKEN_UNKNOWN_KEY')
   })
 
+  it('drops cached results of a key removed from the file (fs.watch)', async () => {
+    const path = join(dir, 'watched.json')
+    const a = await createTestIssuer({ alg: 'ES256', issuer: 'https://watch.test', kid: 'a' })
+    const b = await createTestIssuer({ alg: 'ES256', issuer: 'https://watch.test', kid: 'b' })
+    await writeJwks(path, [a])
+    const v = createTokenVerifier({
+      ...defaultTokenOptions(),
+      issuers: [{ issuer: 'https://watch.test', jwks: { file: path }, audiences: ['verdict-test'] }],
+      // Only the watch can notice the change within this test.
+      jwksCache: { fileCheckIntervalMs: 3_600_000 },
+    })
+    verifiers.push(v)
+    const token = await a.mint()
+    expect(await codeOf(v.verify(token))).toBe('OK')
+    expect(await codeOf(v.verify(token))).toBe('OK')
+    expect(v.stats().cacheHits).toBe(1)
+    await writeJwks(path, [b])
+    await vi.waitFor(async () => expect(await codeOf(v.verify(token))).toBe('ERR_TOKEN_UNKNOWN_KEY'), {
+      timeout: 5000,
+      interval: 50,
+    })
+  })
+
   it('keeps the last good key set when the file becomes invalid', async () => {
     const path = join(dir, 'breaking.json')
     const a = await createTestIssuer({ alg: 'RS256', issuer: 'https://brk.test', kid: 'a' })
