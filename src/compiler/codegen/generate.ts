@@ -238,7 +238,9 @@ class Generator {
     replaceBody(m, this.rf('vd_static_end'), constBody(end))
     addData(m, this.data.base, this.data.bytes())
     const mem = m.imports.find((i) => i.kind === 2)
-    if (mem) mem.min = Math.max(mem.min ?? 0, Math.ceil((end + PAGE_SIZE) / PAGE_SIZE))
+    // The heap grows itself (memory.grow), so the minimum only has to hold the static data;
+    // keeping it small lets opa-wasm's default 5-page memory fit most policies.
+    if (mem) mem.min = Math.max(mem.min ?? 0, Math.ceil(end / PAGE_SIZE))
 
     const keep = new Set<string>(EXPORTS)
     m.exports = m.exports.filter((e) => e.kind === 0 && keep.has(e.name))

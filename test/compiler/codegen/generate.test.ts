@@ -1,6 +1,7 @@
 import { loadPolicy } from '@open-policy-agent/opa-wasm'
 import { describe, expect, it } from 'vitest'
 import { NATIVE_BUILTINS, generate } from '../../../src/compiler/codegen/index.js'
+import { readModule } from '../../../src/wasm/index.js'
 import type { CodegenOptions } from '../../../src/compiler/codegen/index.js'
 import type { Policy } from '../../../src/compiler/ir/types.js'
 import { instantiate, wasm } from '../../wasm/helpers.js'
@@ -383,5 +384,13 @@ describe('generate (number literals)', () => {
       { type: 'CallStmt', func: 'plus', args: [L(14), L(14)], result: 20 },
       { type: 'ArrayAppendStmt', array: 2, value: L(20) },
     ])).toContain(',246913578024691357802469135780]')
+  })
+})
+
+describe('generate (memory)', () => {
+  it('declares a memory minimum within opa-wasm default of 5 pages', () => {
+    const p = policy({ strings: Array.from({ length: 2000 }, (_, i) => `string number ${i}`), plans: [] })
+    const mem = readModule(generate(p)).imports.find((i) => i.kind === 2)
+    expect(mem?.min).toBeLessThanOrEqual(5)
   })
 })
