@@ -37,7 +37,27 @@ export interface HostBuiltinOptions {
   custom?: Record<string, (...args: unknown[]) => unknown>
   /** Where `print` and `trace` output goes; stderr by default. */
   print?: (message: string) => void
+  /** What `opa.runtime()` returns; `{}` by default. */
+  runtime?: Record<string, unknown>
 }
+
+/**
+ * Builtins that opa-wasm implements itself and looks up before `customBuiltins`, so Verdict's
+ * versions (Go `fmt` sprintf, Go regexp split, `false` for non-string `*.is_valid`) are not
+ * reached under those names. Each is also registered as `verdict:<name>`
+ * ({@link SHADOWED_ALIAS_PREFIX}), so a code generator may call Verdict's version by that name.
+ */
+export const OPA_WASM_SHADOWED: ReadonlySet<string> = new Set([
+  'sprintf',
+  'regex.split',
+  'json.is_valid',
+  'yaml.is_valid',
+  'yaml.marshal',
+  'yaml.unmarshal',
+])
+
+/** Prefix of the alias names under which {@link OPA_WASM_SHADOWED} builtins are registered. */
+export const SHADOWED_ALIAS_PREFIX = 'verdict:'
 
 /**
  * Host builtins Verdict does not implement, with the reason. Calling one in a policy fails at
@@ -112,7 +132,11 @@ function forWasm(v: unknown): unknown {
   return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)
 }
 
-function implementations(now: () => bigint, sink: (m: string) => void): Record<string, HostBuiltin> {
+function implementations(
+  now: () => bigint,
+  sink: (m: string) => void,
+  runtime?: Record<string, unknown>,
+): Record<string, HostBuiltin> {
   const uuid = misc.createUuid()
   const randIntn = misc.createRandIntn()
   return {
@@ -230,7 +254,7 @@ function implementations(now: () => bigint, sink: (m: string) => void): Record<s
     cast_object: misc.castObject,
     set_diff: misc.setDiff,
     'array.flatten': misc.arrayFlatten,
-    'opa.runtime': misc.opaRuntime,
+    'opa.runtime': misc.createOpaRuntime(runtime),
     trace: misc.createTrace(sink),
     'internal.print': (args: unknown) => {
       misc.createPrint(sink)(args)
@@ -258,8 +282,11 @@ export function createHostBuiltins(options: HostBuiltinOptions): Record<string, 
   const clock = options.now ?? (() => BigInt(Date.now()) * 1_000_000n)
   const now = perRun(clock)
   const impls: Record<string, HostBuiltin> = {
-    ...implementations(now, options.print ?? defaultSink),
+    ...implementations(now, options.print ?? defaultSink, options.runtime),
     ...options.custom,
+  }
+  for (const name of OPA_WASM_SHADOWED) {
+    if (impls[name]) impls[SHADOWED_ALIAS_PREFIX + name] = impls[name]
   }
   const out: Record<string, HostBuiltin> = {}
   for (const [name, fn] of Object.entries(impls)) {

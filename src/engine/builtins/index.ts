@@ -3,7 +3,13 @@
  *
  * @module
  */
-export { createHostBuiltins, HOST_BUILTIN_NAMES, NOT_PROVIDED } from './host-builtins.js'
+export {
+  createHostBuiltins,
+  HOST_BUILTIN_NAMES,
+  NOT_PROVIDED,
+  OPA_WASM_SHADOWED,
+  SHADOWED_ALIAS_PREFIX,
+} from './host-builtins.js'
 export type { HostBuiltin, HostBuiltinOptions } from './host-builtins.js'
 
 export { BuiltinError, BuiltinErrorCodes } from './errors.js'

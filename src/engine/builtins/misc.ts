@@ -98,9 +98,12 @@ export function createRandIntn() {
   }
 }
 
-/** `opa.runtime()`: what Verdict tells policies about itself (no environment, no config). */
-export function opaRuntime(): Record<string, unknown> {
-  return { env: {}, version: 'verdict', commit: '', config: {} }
+/**
+ * `opa.runtime()`: what the host chooses to tell policies about itself; an empty object by
+ * default, as OPA returns when evaluating without a runtime (no environment leaks into policies).
+ */
+export function createOpaRuntime(info: Record<string, unknown> = {}) {
+  return (): Record<string, unknown> => structuredClone(info)
 }
 
 /** `trace(note)`: hands the note to `sink` and succeeds. */

@@ -1,7 +1,12 @@
 import { loadPolicy } from '@open-policy-agent/opa-wasm'
 import { describe, expect, it } from 'vitest'
 import { compile } from '../../../src/compiler/index.js'
-import { BuiltinError, createHostBuiltins } from '../../../src/engine/builtins/index.js'
+import {
+  BuiltinError,
+  OPA_WASM_SHADOWED,
+  SHADOWED_ALIAS_PREFIX,
+  createHostBuiltins,
+} from '../../../src/engine/builtins/index.js'
 
 async function run(source: string, entrypoint: string, options: Parameters<typeof createHostBuiltins>[0]) {
   const compiled = compile({ modules: [{ file: 'p.rego', source }], entrypoints: [entrypoint] })
@@ -34,6 +39,17 @@ describe('createHostBuiltins', () => {
     expect(calls).toBe(1)
     await Promise.resolve()
     expect(now()).toBe('2')
+  })
+
+  it('registers builtins opa-wasm shadows under an alias as well', () => {
+    const b = createHostBuiltins({ strict: true })
+    for (const name of OPA_WASM_SHADOWED) expect(b[SHADOWED_ALIAS_PREFIX + name], name).toBeTypeOf('function')
+    expect(b['verdict:sprintf']!('%v', [['a', 1]])).toBe('["a", 1]')
+  })
+
+  it('answers opa.runtime with what the host provides, {} by default', () => {
+    expect(createHostBuiltins({ strict: true })['opa.runtime']!()).toEqual({})
+    expect(createHostBuiltins({ strict: true, runtime: { version: 'x' } })['opa.runtime']!()).toEqual({ version: 'x' })
   })
 
   it('lets custom builtins take precedence', () => {
