@@ -73,7 +73,7 @@ interface SeenError {
   message: string
 }
 
-const RUNTIME_ERROR = /^(?:(.*?):(\d+):(\d+): )?([a-z_]+_error): ([\s\S]*)$/
+const RUNTIME_ERROR = /^(?:(.*?):(\d+)(?::(\d+))?: )?([a-z_]+_error): ([\s\S]*)$/
 
 /** Normalises whatever was thrown (compile errors, opa_abort strings, host errors). */
 export function toSeenError(err: unknown): SeenError {
