@@ -548,3 +548,44 @@ V *vd_to_set(V *a) {
   if (is(a, T_ARR)) return vd_bi_cast_set(a);
   return a;
 }
+
+/* ---------- walk: every [path, value] pair, pre-order (sets use their elements as keys) ---------- */
+
+static V *path_with(V *path, V *k) {
+  VArr *p = (VArr *)path;
+  V *r = vd_arr(p->len + 1);
+  for (u32 i = 0; i < p->len; i++) vd_array_append(r, p->e[i]);
+  vd_array_append(r, k);
+  return r;
+}
+
+static void walk_rec(V *out, V *path, V *v) {
+  V *pair = vd_arr(2);
+  vd_array_append(pair, path);
+  vd_array_append(pair, v);
+  vd_array_append(out, pair);
+  switch (v->type) {
+  case T_ARR: {
+    VArr *a = (VArr *)v;
+    for (u32 i = 0; i < a->len; i++) walk_rec(out, path_with(path, vd_int(i)), a->e[i]);
+    return;
+  }
+  case T_SET: {
+    VSet *s = (VSet *)v;
+    for (u32 i = 0; i < s->len; i++) walk_rec(out, path_with(path, s->e[i]), s->e[i]);
+    return;
+  }
+  case T_OBJ: {
+    VObj *o = (VObj *)v;
+    for (u32 i = 0; i < o->len; i++) walk_rec(out, path_with(path, o->k[i]), o->v[i]);
+    return;
+  }
+  }
+}
+
+V *vd_bi_walk(V *a) {
+  if (!a) return 0;
+  V *out = vd_arr(0);
+  walk_rec(out, vd_arr(0), a);
+  return out;
+}

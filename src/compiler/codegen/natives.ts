@@ -61,6 +61,7 @@ export const NATIVE_TABLE: Readonly<Record<string, readonly [string, number]>> =
   'internal.member_3': ['vd_bi_member_3', 3],
   cast_array: ['vd_bi_cast_array', 1],
   cast_set: ['vd_bi_cast_set', 1],
+  walk: ['vd_bi_walk', 1],
 }
 
 /** Names of the builtins compiled to native calls into the runtime. */

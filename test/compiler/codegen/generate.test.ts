@@ -394,3 +394,29 @@ describe('generate (memory)', () => {
     expect(mem?.min).toBeLessThanOrEqual(5)
   })
 })
+
+describe('generate (walk)', () => {
+  it('walks sets with their elements as path keys', async () => {
+    const p = policy({
+      strings: ['x'],
+      builtins: [{ name: 'walk', arity: 1 }],
+      plans: [{ name: 'q', blocks: [blk(
+        { type: 'CallStmt', func: 'walk', args: [L(0)], result: 2 },
+        { type: 'MakeObjectStmt', target: 3 },
+        { type: 'ObjectInsertStmt', object: 3, key: S(0), value: L(2) },
+        { type: 'ResultSetAddStmt', value: 3 },
+      )] }],
+    })
+    const raw = instantiate(generate(p))
+    const input = new TextEncoder().encode('{"a": {1, 2}}')
+    const heap = raw.exports.opa_heap_ptr_get()
+    new Uint8Array(raw.memory.buffer).set(input, heap)
+    const out = raw.exports.opa_eval(0, 0, raw.json('{}'), heap, input.length, heap + input.length, 1)
+    const b = new Uint8Array(raw.memory.buffer)
+    let e = out
+    while (b[e] !== 0) e++
+    expect(new TextDecoder().decode(b.subarray(out, e))).toBe(
+      '{{"x":[[[],{"a":{1,2}}],[["a"],{1,2}],[["a",1],1],[["a",2],2]]}}',
+    )
+  })
+})
