@@ -40,6 +40,10 @@ Options (each also as VERDICT_<NAME> env var or a key in the config file; flags 
   --log-level <level>       debug | info | warn | error
   --clock-skew <duration>   allowed clock difference, e.g. 30s
   --shutdown-grace <dur>    time to drain on SIGTERM, e.g. 5s
+  --audit-spool <dir>       disk spool for audit events while NATS is unreachable
+  --audit-stream <name>     JetStream stream for audit events (default VERDICT_AUDIT)
+
+Signals: SIGTERM/SIGINT drain calls, flush audit and exit 0; SIGHUP reloads the bundle.
 `,
   build: `Usage: verdict build <dir> -o <bundle.tar.gz> [--entrypoint pkg/rule]... [--revision r] [--dump-ir]
 
@@ -93,6 +97,11 @@ async function serve(args: string[]): Promise<number> {
     }
     process.once('SIGTERM', () => onSignal('SIGTERM'))
     process.once('SIGINT', () => onSignal('SIGINT'))
+    // SIGHUP re-reads the bundle; a bad one is rejected and the last good one keeps serving.
+    process.on('SIGHUP', () => {
+      logger.info('reloading bundle', { signal: 'SIGHUP' })
+      void sidecar.reload()
+    })
   })
   return 0
 }

@@ -25,6 +25,11 @@ import { createTokenVerifier } from '../token/index.js'
 /** A running sidecar. */
 export interface Sidecar {
   address: string
+  /**
+   * Loads the bundle again and swaps it in; on failure the last good policy keeps serving.
+   * Resolves with whether the new bundle was activated.
+   */
+  reload(): Promise<boolean>
   /** Drains calls, flushes audit, releases resources. Idempotent. */
   stop(): Promise<void>
 }
@@ -103,22 +108,32 @@ export async function startSidecar(config: ServeConfig, logger: Logger = createL
   }
   logger.info('listening', { address: server.address, service: config.service })
 
-  // Fail closed until the bundle loads: health stays NOT_SERVING and checks answer NO_POLICY.
-  try {
-    const active = await loadPolicy(config)
-    policy.set(active)
-    logger.info('bundle loaded', {
-      bundle: config.bundle,
-      revision: active.revision,
-      entrypoint: active.engine.entrypoint,
-    })
-  } catch (err) {
-    logger.error('bundle rejected', { bundle: config.bundle, error: err })
+  const reload = async (): Promise<boolean> => {
+    try {
+      const active = await loadPolicy(config)
+      policy.set(active)
+      logger.info('bundle loaded', {
+        bundle: config.bundle,
+        revision: active.revision,
+        entrypoint: active.engine.entrypoint,
+      })
+      return true
+    } catch (err) {
+      logger.error('bundle rejected', {
+        bundle: config.bundle,
+        error: err,
+        serving: policy.current?.revision ?? null,
+      })
+      return false
+    }
   }
+  // Fail closed until the bundle loads: health stays NOT_SERVING and checks answer NO_POLICY.
+  await reload()
 
   let stopping: Promise<void> | undefined
   return {
     address: server.address,
+    reload,
     stop() {
       stopping ??= (async () => {
         health.setAll(ServingStatus.NOT_SERVING)

@@ -144,6 +144,9 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   }
   server.addService(authorizerServiceDefinition, authorizerImpl)
 
+  // Open Watch streams, ended on stop so a graceful shutdown does not wait for them.
+  const watches = new Set<ServerWritableStream<HealthCheckRequest, HealthCheckResponse>>()
+
   const healthImpl: UntypedServiceImplementation = {
     Check: (call: ServerUnaryCall<HealthCheckRequest, HealthCheckResponse>, callback: sendUnaryData<HealthCheckResponse>) => {
       if (call.request instanceof UndecodableRequest) {
@@ -167,9 +170,14 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
         call.write(create(HealthCheckResponseSchema, { status }))
       }
       send(health.get(service) ?? ServingStatus.SERVICE_UNKNOWN)
-      const unwatch = health.watch((s, status) => {
+      watches.add(call)
+      const stopWatching = health.watch((s, status) => {
         if (s === service) send(status)
       })
+      const unwatch = (): void => {
+        stopWatching()
+        watches.delete(call)
+      }
       call.on('cancelled', unwatch)
       call.on('close', unwatch)
       call.on('error', unwatch)
@@ -190,7 +198,9 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     port,
     stop: (graceMs = 5000) =>
       new Promise<void>((resolve) => {
-        // Watch streams never end on their own; force them once the grace period is over.
+        for (const call of watches) call.end()
+        watches.clear()
+        // Unary calls get the grace period to finish; then the rest is cut.
         const timer = setTimeout(() => {
           server.forceShutdown()
           resolve()
