@@ -409,9 +409,10 @@ describe('generate (walk)', () => {
     })
     const raw = instantiate(generate(p))
     const input = new TextEncoder().encode('{"a": {1, 2}}')
+    const data = raw.json('{}')
     const heap = raw.exports.opa_heap_ptr_get()
     new Uint8Array(raw.memory.buffer).set(input, heap)
-    const out = raw.exports.opa_eval(0, 0, raw.json('{}'), heap, input.length, heap + input.length, 1)
+    const out = raw.exports.opa_eval(0, 0, data, heap, input.length, heap + input.length, 1)
     const b = new Uint8Array(raw.memory.buffer)
     let e = out
     while (b[e] !== 0) e++
