@@ -69,7 +69,6 @@ export const NOT_PROVIDED: Readonly<Record<string, string>> = {
   'providers.aws.sign_req': 'no network access from policies in the sidecar',
   'io.jwt.encode_sign': 'the sidecar verifies tokens, it does not mint them',
   'io.jwt.encode_sign_raw': 'the sidecar verifies tokens, it does not mint them',
-  'regex.globs_match': 'glob intersection is not implemented',
   'strings.render_template': 'needs Go text/template',
   'json.verify_schema': 'needs a JSON Schema validator',
   'json.match_schema': 'needs a JSON Schema validator',
@@ -178,6 +177,7 @@ function implementations(
     'regex.find_all_string_submatch_n': re.regexFindAllStringSubmatchN,
     'regex.replace': re.regexReplace,
     'regex.template_match': re.regexTemplateMatch,
+    'regex.globs_match': re.regexGlobsMatch,
     'glob.match': globMatch,
     'glob.quote_meta': globQuoteMeta,
     // units, semver, uuid, rand

@@ -195,3 +195,86 @@ export function regexTemplateMatch(template: unknown, value: unknown, start: unk
   re.lastIndex = 0
   return re.test(v)
 }
+
+interface GlobToken {
+  /** Inclusive code point ranges; `undefined` for `.` (any character). */
+  ranges?: [number, number][]
+  star: boolean
+}
+
+function globTokens(p: string): GlobToken[] {
+  const out: GlobToken[] = []
+  const cs = Array.from(p)
+  const fail = (): never => {
+    throw builtinError('regex.globs_match', `invalid glob pattern ${JSON.stringify(p)}`)
+  }
+  let i = 0
+  while (i < cs.length) {
+    const c = cs[i++]!
+    let tok: GlobToken
+    if (c === '.') tok = { star: false }
+    else if (c === '\\') {
+      if (i >= cs.length) fail()
+      const e = cs[i++]!.codePointAt(0)!
+      tok = { ranges: [[e, e]], star: false }
+    } else if (c === '[') {
+      const ranges: [number, number][] = []
+      while (i < cs.length && cs[i] !== ']') {
+        let lo = cs[i++]!
+        if (lo === '\\' && i < cs.length) lo = cs[i++]!
+        if (cs[i] === '-' && cs[i + 1] !== undefined && cs[i + 1] !== ']') {
+          ranges.push([lo.codePointAt(0)!, cs[i + 1]!.codePointAt(0)!])
+          i += 2
+        } else ranges.push([lo.codePointAt(0)!, lo.codePointAt(0)!])
+      }
+      if (i >= cs.length) fail()
+      i++
+      tok = { ranges, star: false }
+    } else if (c === '*' || c === '+') {
+      return fail()
+    } else {
+      const v = c.codePointAt(0)!
+      tok = { ranges: [[v, v]], star: false }
+    }
+    if (cs[i] === '*') {
+      tok.star = true
+      i++
+    } else if (cs[i] === '+') {
+      out.push({ ...tok })
+      tok.star = true
+      i++
+    }
+    out.push(tok)
+  }
+  return out
+}
+
+function overlaps(a: GlobToken, b: GlobToken): boolean {
+  if (!a.ranges || !b.ranges) return (a.ranges ?? b.ranges ?? [[0, 0]]).length > 0
+  return a.ranges.some(([l1, h1]) => b.ranges!.some(([l2, h2]) => l1 <= h2 && l2 <= h1))
+}
+
+/**
+ * `regex.globs_match(glob1, glob2)`: whether some non-empty string matches both patterns, in the
+ * restricted syntax OPA accepts (`.`, `*`, `+`, `[...]` with ranges, `\` escapes). Searches the
+ * product of the two patterns' automata.
+ */
+export function regexGlobsMatch(glob1: unknown, glob2: unknown): boolean {
+  const a = globTokens(str('regex.globs_match', 1, glob1))
+  const b = globTokens(str('regex.globs_match', 2, glob2))
+  const seen = new Set<string>()
+  const queue: [number, number, boolean][] = [[0, 0, false]]
+  while (queue.length > 0) {
+    const [i, j, consumed] = queue.pop()!
+    const key = `${i},${j},${consumed}`
+    if (seen.has(key)) continue
+    seen.add(key)
+    if (i === a.length && j === b.length && consumed) return true
+    if (i < a.length && a[i]!.star) queue.push([i + 1, j, consumed])
+    if (j < b.length && b[j]!.star) queue.push([i, j + 1, consumed])
+    if (i < a.length && j < b.length && overlaps(a[i]!, b[j]!)) {
+      queue.push([a[i]!.star ? i : i + 1, b[j]!.star ? j : j + 1, true])
+    }
+  }
+  return false
+}

@@ -40,4 +40,13 @@ describe('regex', () => {
     expect(r.regexTemplateMatch('a.<[0-9]{2}>', 'a.12', '<', '>')).toBe(true)
     expect(r.regexTemplateMatch('a.<[0-9]{2}>', 'ab12', '<', '>')).toBe(false)
   })
+
+  it('intersects restricted globs', () => {
+    expect(r.regexGlobsMatch('a.a.[0-9]+z', '.b.b2359825792*24z')).toBe(true)
+    expect(r.regexGlobsMatch('[a-c]+', '[x-z]+')).toBe(false)
+    expect(r.regexGlobsMatch('a*', 'b*')).toBe(false)
+    expect(r.regexGlobsMatch('a*b', '.*')).toBe(true)
+    expect(r.regexGlobsMatch('\\.x', 'ax')).toBe(false)
+    expect(r.regexGlobsMatch('\\.x', '.x')).toBe(true)
+  })
 })
