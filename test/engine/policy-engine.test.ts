@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { compile } from '../../src/compiler/index.js'
 import {
+  createHostBuiltins,
   DecisionCode,
   EngineErrorCode,
   interpretValue,
@@ -22,8 +23,7 @@ describe('PolicyEngine', () => {
     const source = readFileSync(join(root, 'policies/trades/trades.rego'), 'utf8')
     const data = JSON.parse(readFileSync(join(root, 'policies/trades/data.json'), 'utf8'))
     const { wasm } = compile({ modules: [{ file: 'trades.rego', source }], entrypoints: ['trades/decision'] })
-    // split is a host builtin; a one-line stand-in keeps this test independent of builtins/.
-    const builtins = { split: (s: string, d: string) => s.split(d) }
+    const builtins = createHostBuiltins({ strict: false })
     const engine = await PolicyEngine.load({ wasm, data, revision: 'r', builtins })
     expect(engine.entrypoint).toBe('trades/decision')
     expect(engine.abi.major).toBe(1)
