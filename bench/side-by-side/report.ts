@@ -1,0 +1,161 @@
+/**
+ * Turns the side-by-side benchmark's phase measurements into numbers (throughput, latency
+ * percentiles, server CPU per request), ratios against the echo floor and Cerbos, and the
+ * Markdown and JSON reports.
+ *
+ * @module
+ */
+import type { WorkerResult } from './load-worker.js'
+
+/** How tokens are sent in a phase. */
+export const TokenMode = { FIRST_SIGHT: 'first-sight', CACHED: 'cached', NONE: 'n/a' } as const
+/** One of {@link TokenMode}. */
+export type TokenMode = (typeof TokenMode)[keyof typeof TokenMode]
+
+/** One measured (target, token mode, concurrency) cell. */
+export interface PhaseReport {
+  target: string
+  tokens: TokenMode
+  concurrency: number
+  sent: number
+  ok: number
+  wrong: number
+  errors: number
+  /** A few wrong answers and errors. */
+  samples: string[]
+  wallMs: number
+  /** Right answers per second. */
+  rps: number
+  p50Ms: number
+  p90Ms: number
+  p99Ms: number
+  /** Server process CPU (user + system) per answered request, in microseconds. */
+  cpuUsPerReq: number
+}
+
+/** A ratio row: Verdict against a baseline in the same cell. */
+export interface RatioReport {
+  baseline: string
+  tokens: TokenMode
+  concurrency: number
+  /** Verdict throughput / baseline throughput (above 1: Verdict is faster). */
+  rps: number
+  /** Verdict latency / baseline latency (above 1: Verdict is slower). */
+  p50: number
+  p99: number
+  /** Verdict CPU per request / baseline CPU per request. */
+  cpu: number
+}
+
+/** The whole run. */
+export interface BenchReport {
+  startedAt: string
+  mode: 'full' | 'smoke'
+  machine: { cpus: number; model: string; node: string; note: string }
+  settings: Record<string, unknown>
+  /** Targets that could not be measured, with why. */
+  skipped: { target: string; reason: string }[]
+  phases: PhaseReport[]
+  ratios: RatioReport[]
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return NaN
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
+  return sorted[i]!
+}
+
+/** Merges the workers' results of one phase with the server's CPU time over it. */
+export function summarize(
+  cell: { target: string; tokens: TokenMode; concurrency: number },
+  results: WorkerResult[],
+  serverCpuMs: number,
+): PhaseReport {
+  const all = new Float64Array(results.reduce((n, r) => n + r.latenciesUs.length, 0))
+  let k = 0
+  for (const r of results) for (const v of r.latenciesUs) all[k++] = v
+  all.sort()
+  const ok = results.reduce((n, r) => n + r.ok, 0)
+  const wrong = results.reduce((n, r) => n + r.wrong, 0)
+  const errors = results.reduce((n, r) => n + r.errors, 0)
+  const wallMs = Math.max(...results.map((r) => r.elapsedMs))
+  const answered = ok + wrong
+  return {
+    ...cell,
+    sent: ok + wrong + errors,
+    ok,
+    wrong,
+    errors,
+    samples: results.flatMap((r) => r.samples).slice(0, 5),
+    wallMs,
+    rps: wallMs > 0 ? (ok * 1000) / wallMs : 0,
+    p50Ms: percentile(all, 50) / 1000,
+    p90Ms: percentile(all, 90) / 1000,
+    p99Ms: percentile(all, 99) / 1000,
+    cpuUsPerReq: answered > 0 ? (serverCpuMs * 1000) / answered : NaN,
+  }
+}
+
+/** Verdict (TCP) against echo and Cerbos, cell by cell. */
+export function ratios(phases: PhaseReport[]): RatioReport[] {
+  const out: RatioReport[] = []
+  for (const v of phases.filter((p) => p.target === 'verdict')) {
+    for (const baseline of ['echo', 'cerbos']) {
+      const b = phases.find(
+        (p) =>
+          p.target === baseline &&
+          p.concurrency === v.concurrency &&
+          (p.tokens === v.tokens || p.tokens === TokenMode.NONE),
+      )
+      if (!b) continue
+      out.push({
+        baseline,
+        tokens: v.tokens,
+        concurrency: v.concurrency,
+        rps: v.rps / b.rps,
+        p50: v.p50Ms / b.p50Ms,
+        p99: v.p99Ms / b.p99Ms,
+        cpu: v.cpuUsPerReq / b.cpuUsPerReq,
+      })
+    }
+  }
+  return out
+}
+
+const f = (n: number, digits = 2): string => (Number.isFinite(n) ? n.toFixed(digits) : '–')
+
+/** Renders the report as Markdown. */
+export function toMarkdown(r: BenchReport): string {
+  const lines: string[] = []
+  lines.push(`# Side-by-side benchmark (${r.mode})`, '')
+  lines.push(`${r.startedAt} · ${r.machine.cpus} × ${r.machine.model} · Node ${r.machine.node}`, '')
+  lines.push(`> ${r.machine.note}`, '')
+  lines.push('| target | tokens | conc | sent | wrong | errors | req/s | p50 ms | p90 ms | p99 ms | server CPU µs/req |')
+  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+  for (const p of r.phases) {
+    lines.push(
+      `| ${p.target} | ${p.tokens} | ${p.concurrency} | ${p.sent} | ${p.wrong} | ${p.errors} | ${f(p.rps, 0)} | ${f(p.p50Ms, 3)} | ${f(p.p90Ms, 3)} | ${f(p.p99Ms, 3)} | ${f(p.cpuUsPerReq, 0)} |`,
+    )
+  }
+  lines.push('', '## Ratios: Verdict (TCP) / baseline', '')
+  lines.push('Throughput above 1 means Verdict answers more per second; latency and CPU above 1 mean Verdict is slower or costlier.', '')
+  lines.push('| baseline | tokens | conc | req/s ratio | p50 ratio | p99 ratio | CPU/req ratio |')
+  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: |')
+  for (const x of r.ratios) {
+    lines.push(`| ${x.baseline} | ${x.tokens} | ${x.concurrency} | ${f(x.rps)} | ${f(x.p50)} | ${f(x.p99)} | ${f(x.cpu)} |`)
+  }
+  const bad = r.phases.filter((p) => p.wrong > 0 || p.errors > 0)
+  if (bad.length > 0) {
+    lines.push('', '## Wrong answers and errors (not counted as speed)', '')
+    for (const p of bad) {
+      lines.push(`- ${p.target} ${p.tokens} c=${p.concurrency}: ${p.wrong} wrong, ${p.errors} errors`)
+      for (const s of p.samples) lines.push(`  - ${s}`)
+    }
+  }
+  if (r.skipped.length > 0) {
+    lines.push('', '## Not measured', '')
+    for (const s of r.skipped) lines.push(`- ${s.target}: ${s.reason}`)
+  }
+  lines.push('')
+  return lines.join('\n')
+}

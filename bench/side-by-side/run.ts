@@ -1,0 +1,301 @@
+/**
+ * `npm run bench`: Verdict's Check against the floor of a Node gRPC round trip (a grpc-js echo
+ * server) and against Cerbos deciding the same trades policy from the same RS256 JWT, in one run
+ * on one machine. Load comes from forked client processes at several concurrencies; every answer
+ * is checked, and wrong answers are reported instead of counted as speed. Writes Markdown to
+ * stdout and `<out>/latest.md`, JSON to `<out>/latest.json`.
+ *
+ * Flags: `--smoke` (tiny counts, for the test suite), `--out <dir>` (default bench/results),
+ * `--workers <n>` (client processes, default 2), `--duration <ms>` (per phase).
+ *
+ * @module
+ */
+import { fork, spawnSync } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { cpus, tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { startNatsServer } from '../../test/helpers/nats-server.js'
+import type { NatsServerHandle } from '../../test/helpers/nats-server.js'
+import { BENCH_AUDIENCE, BENCH_ISSUER, CASES, buildRequests, createBenchIssuer } from './fixtures.js'
+import type { BenchIssuer, BenchRequest } from './fixtures.js'
+import type { WorkerCommand, WorkerReply, WorkerResult } from './load-worker.js'
+import { TokenMode, ratios, summarize, toMarkdown } from './report.js'
+import type { BenchReport, PhaseReport } from './report.js'
+import { CERBOS_BIN, REPO_ROOT, startCerbos, startEcho, startVerdict } from './servers.js'
+import type { ServerProcess } from './servers.js'
+import { TargetKind } from './targets.js'
+
+/** Run sizes; every phase ends at its request bound or its time bound, whichever comes first. */
+interface Settings {
+  concurrencies: number[]
+  workers: number
+  /** Time bound of each measured phase. */
+  durationMs: number
+  /** Distinct tokens (first-sight request bound) per concurrency level, by level. */
+  firstSight: Record<number, number>
+  /** Request bound of a cached-token phase. */
+  cachedMax: number
+  /** Unmeasured calls before a target's first phase (JIT, connections, caches). */
+  warmupMs: number
+  warmupMax: number
+}
+
+const FULL: Settings = {
+  concurrencies: [1, 16, 64],
+  workers: 2,
+  durationMs: 3000,
+  firstSight: { 1: 1500, 16: 3000, 64: 3000 },
+  cachedMax: 60_000,
+  warmupMs: 1000,
+  warmupMax: 4000,
+}
+
+const SMOKE: Settings = {
+  concurrencies: [1, 16, 64],
+  workers: 2,
+  durationMs: 400,
+  firstSight: { 1: 40, 16: 96, 64: 128 },
+  cachedMax: 200,
+  warmupMs: 200,
+  warmupMax: 100,
+}
+
+const MACHINE_NOTE =
+  'Servers and load-generating clients share this machine\'s cores, loopback only: absolute numbers ' +
+  'include the clients\' CPU contention; compare ratios within one run.'
+
+/** A pool of forked client processes bound to one target. */
+class LoadClients {
+  readonly #procs: ChildProcess[]
+
+  private constructor(procs: ChildProcess[]) {
+    this.#procs = procs
+  }
+
+  static async connect(n: number, kind: TargetKind, address: string): Promise<LoadClients> {
+    const file = fileURLToPath(new URL('./load-worker.ts', import.meta.url))
+    const procs = Array.from({ length: n }, () =>
+      fork(file, [], { execArgv: ['--import', 'tsx'], serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+    )
+    const clients = new LoadClients(procs)
+    try {
+      await Promise.all(procs.map((p) => clients.#ask(p, { type: 'connect', kind, address }, 'ready')))
+    } catch (err) {
+      clients.close()
+      throw err
+    }
+    return clients
+  }
+
+  #ask(p: ChildProcess, cmd: WorkerCommand, want: 'ready'): Promise<void>
+  #ask(p: ChildProcess, cmd: WorkerCommand, want: 'result'): Promise<WorkerResult>
+  #ask(p: ChildProcess, cmd: WorkerCommand, want: 'ready' | 'result'): Promise<void | WorkerResult> {
+    return new Promise((resolve, reject) => {
+      const onExit = (code: number | null) => reject(new Error(`load worker exited (${code})`))
+      const onMessage = (m: WorkerReply) => {
+        p.off('exit', onExit)
+        p.off('message', onMessage)
+        if (m.type === 'error') reject(new Error(`load worker: ${m.message}`))
+        else if (m.type !== want) reject(new Error(`load worker answered ${m.type}, expected ${want}`))
+        else resolve(m.type === 'result' ? m.result : undefined)
+      }
+      p.on('message', onMessage)
+      p.once('exit', onExit)
+      p.send(cmd)
+    })
+  }
+
+  /**
+   * Runs one phase: splits concurrency over the workers; `distinct` requests are split so no
+   * token is sent twice, otherwise every worker cycles through the same list up to `maxRequests`
+   * in total.
+   */
+  async run(requests: BenchRequest[], concurrency: number, maxRequests: number, durationMs: number, distinct: boolean): Promise<WorkerResult[]> {
+    const active = this.#procs.slice(0, Math.min(this.#procs.length, concurrency))
+    const share = (total: number, i: number) => Math.floor(total / active.length) + (i < total % active.length ? 1 : 0)
+    await Promise.all(
+      active.map((p, i) => {
+        const mine = distinct ? requests.filter((_, j) => j % active.length === i) : requests
+        return this.#ask(
+          p,
+          {
+            type: 'prepare',
+            requests: mine,
+            concurrency: share(concurrency, i),
+            maxRequests: distinct ? mine.length : share(maxRequests, i),
+            durationMs,
+          },
+          'ready',
+        )
+      }),
+    )
+    return Promise.all(active.map((p) => this.#ask(p, { type: 'start' }, 'result')))
+  }
+
+  close(): void {
+    for (const p of this.#procs) {
+      if (p.connected) p.send({ type: 'exit' } satisfies WorkerCommand)
+      setTimeout(() => p.kill('SIGKILL'), 2000).unref()
+    }
+  }
+}
+
+/** A target to measure: how to start it and which token modes apply. */
+interface TargetPlan {
+  label: string
+  kind: TargetKind
+  tokenModes: TokenMode[]
+  start(): Promise<ServerProcess>
+}
+
+function log(msg: string): void {
+  process.stderr.write(`bench: ${msg}\n`)
+}
+
+async function measureTarget(
+  plan: TargetPlan,
+  s: Settings,
+  tokens: { firstSight: Map<number, BenchRequest[]>; cached: BenchRequest[] },
+  phases: PhaseReport[],
+): Promise<void> {
+  const server = await plan.start()
+  let clients: LoadClients | undefined
+  try {
+    clients = await LoadClients.connect(s.workers, plan.kind, server.address)
+    await clients.run(tokens.cached, 16, s.warmupMax, s.warmupMs, false)
+    for (const c of s.concurrencies) {
+      for (const mode of plan.tokenModes) {
+        const distinct = mode === TokenMode.FIRST_SIGHT
+        const reqs = distinct ? tokens.firstSight.get(c)! : tokens.cached
+        const before = server.cpuMs()
+        const results = await clients.run(reqs, c, distinct ? reqs.length : s.cachedMax, s.durationMs, distinct)
+        const cpu = server.cpuMs() - before
+        const p = summarize({ target: plan.label, tokens: mode, concurrency: c }, results, cpu)
+        phases.push(p)
+        log(`${p.target} ${p.tokens} c=${c}: ${p.rps.toFixed(0)} req/s p50 ${p.p50Ms.toFixed(3)} ms, ${p.wrong} wrong, ${p.errors} errors`)
+      }
+    }
+  } finally {
+    clients?.close()
+    await server.stop()
+  }
+}
+
+/** Runs the benchmark and returns its report; `argv` are the flags after `npm run bench --`. */
+export async function runBench(argv: string[]): Promise<BenchReport> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      smoke: { type: 'boolean' },
+      out: { type: 'string' },
+      workers: { type: 'string' },
+      duration: { type: 'string' },
+    },
+  })
+  const smoke = values.smoke === true
+  const s: Settings = { ...(smoke ? SMOKE : FULL) }
+  if (values.workers !== undefined) s.workers = Math.max(1, Number(values.workers))
+  if (values.duration !== undefined) s.durationMs = Math.max(50, Number(values.duration))
+  const outDir = resolve(values.out ?? join(REPO_ROOT, 'bench', 'results'))
+
+  const startedAt = new Date().toISOString()
+  const dir = await mkdtemp(join(tmpdir(), 'verdict-bench-'))
+  const skipped: BenchReport['skipped'] = []
+  const phases: PhaseReport[] = []
+  let nats: NatsServerHandle | undefined
+  try {
+    log(`minting tokens (${Object.values(s.firstSight).reduce((a, b) => a + b, 0)} first-sight)`)
+    const issuer: BenchIssuer = await createBenchIssuer(join(dir, 'jwks.json'))
+    const firstSight = new Map<number, BenchRequest[]>()
+    for (const c of s.concurrencies) firstSight.set(c, await buildRequests(issuer, s.firstSight[c] ?? 100, true))
+    const cached = await buildRequests(issuer, CASES.length * 8, false)
+    const tokens = { firstSight, cached }
+
+    const bundle = join(dir, 'trades.tar.gz')
+    const build = spawnSync(process.execPath, ['bin/verdict.js', 'build', 'policies/trades', '-o', bundle], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+    })
+    const verdictReady = build.status === 0
+    if (!verdictReady) skipped.push({ target: 'verdict', reason: `verdict build failed: ${(build.stderr || build.stdout).trim()}` })
+
+    nats = await startNatsServer()
+    const policyDir = join(dir, 'cerbos-policies')
+    await cp(join(REPO_ROOT, 'bench', 'cerbos', 'policies'), policyDir, { recursive: true })
+
+    const verdictOpts = { bundle, jwks: issuer.jwksPath, issuer: BENCH_ISSUER, audience: BENCH_AUDIENCE, nats: nats.url }
+    const both = [TokenMode.FIRST_SIGHT, TokenMode.CACHED]
+    const plans: TargetPlan[] = [
+      { label: 'echo', kind: TargetKind.ECHO, tokenModes: [TokenMode.NONE], start: startEcho },
+    ]
+    if (verdictReady) {
+      plans.push({
+        label: 'verdict',
+        kind: TargetKind.VERDICT,
+        tokenModes: both,
+        start: () => startVerdict({ ...verdictOpts, grpc: '127.0.0.1:0' }),
+      })
+      plans.push({
+        label: 'verdict-unix',
+        kind: TargetKind.VERDICT,
+        tokenModes: both,
+        start: () => startVerdict({ ...verdictOpts, grpc: `unix://${join(dir, 'verdict.sock')}` }),
+      })
+    }
+    plans.push({
+      label: 'cerbos',
+      kind: TargetKind.CERBOS,
+      tokenModes: both,
+      start: () => startCerbos({ policyDir, jwks: issuer.jwksPath }),
+    })
+
+    for (const plan of plans) {
+      log(`measuring ${plan.label}`)
+      try {
+        await measureTarget(plan, s, tokens, phases)
+      } catch (err) {
+        const reason = err instanceof Error ? err.message.split('\n')[0]!.slice(0, 300) : String(err)
+        if (plan.label === 'cerbos' && reason.includes('ENOENT')) {
+          skipped.push({ target: plan.label, reason: `no Cerbos binary at ${CERBOS_BIN} (npm install)` })
+        } else skipped.push({ target: plan.label, reason })
+        log(`${plan.label} not measured: ${reason}`)
+      }
+    }
+  } finally {
+    await nats?.stop()
+    await rm(dir, { recursive: true, force: true })
+  }
+
+  const cpu = cpus()
+  const report: BenchReport = {
+    startedAt,
+    mode: smoke ? 'smoke' : 'full',
+    machine: { cpus: cpu.length, model: cpu[0]?.model.trim() ?? 'unknown', node: process.version, note: MACHINE_NOTE },
+    settings: { ...s, audit: 'Verdict publishes every decision to a local nats-server (JetStream); Cerbos audit off' },
+    skipped,
+    phases,
+    ratios: ratios(phases),
+  }
+  const md = toMarkdown(report)
+  await mkdir(outDir, { recursive: true })
+  await writeFile(join(outDir, 'latest.md'), md)
+  await writeFile(join(outDir, 'latest.json'), JSON.stringify(report, null, 2) + '\n')
+  process.stdout.write(md)
+  return report
+}
+
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  runBench(process.argv.slice(2)).then(
+    (report) => {
+      // Wrong answers make the run fail: a fast wrong answer is not a result.
+      if (report.phases.some((p) => p.wrong > 0)) process.exitCode = 1
+    },
+    (err: unknown) => {
+      process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+      process.exitCode = 1
+    },
+  )
+}

@@ -1,0 +1,198 @@
+/**
+ * Starts and stops the servers the side-by-side benchmark measures (echo floor, Verdict sidecar,
+ * Cerbos) as separate processes, and reads each one's CPU time from /proc so the cost per
+ * request is the server's own, not the load generator's.
+ *
+ * @module
+ */
+import { fork, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { createServer, connect as netConnect } from 'node:net'
+import { fileURLToPath } from 'node:url'
+
+/** Repository root, for bin/verdict.js and bench/cerbos. */
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
+
+/** Clock ticks per second of /proc/<pid>/stat; 100 on every Linux this runs on. */
+const CLK_TCK = 100
+
+/** A server process under measurement. */
+export interface ServerProcess {
+  name: string
+  pid: number
+  /** gRPC target for clients, e.g. `127.0.0.1:4321` or `unix:///tmp/x.sock`. */
+  address: string
+  /** User + system CPU time the process has used so far, in ms. */
+  cpuMs(): number
+  /** Recent output, to explain a failure. */
+  log(): string
+  stop(): Promise<void>
+}
+
+/** Reads utime + stime of a process (all its threads) in ms. */
+export function processCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  // The command name may hold spaces and parentheses; fields are counted after its last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  const utime = Number(fields[11])
+  const stime = Number(fields[12])
+  return ((utime + stime) * 1000) / CLK_TCK
+}
+
+/** A free TCP port on loopback. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.unref()
+    srv.on('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address()
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = netConnect({ host: '127.0.0.1', port })
+    sock.once('connect', () => {
+      sock.destroy()
+      resolve(true)
+    })
+    sock.once('error', () => {
+      sock.destroy()
+      resolve(false)
+    })
+  })
+}
+
+function wrap(name: string, child: ChildProcess, address: string, output: () => string): ServerProcess {
+  return {
+    name,
+    pid: child.pid!,
+    address,
+    cpuMs: () => processCpuMs(child.pid!),
+    log: output,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve()
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
+        child.once('exit', () => {
+          clearTimeout(timer)
+          resolve()
+        })
+        child.kill('SIGTERM')
+      }),
+  }
+}
+
+function capture(child: ChildProcess): () => string {
+  let out = ''
+  // Keep only the tail: enough to explain a failed start without growing without bound.
+  const keep = (b: Buffer) => {
+    out = (out + b.toString()).slice(-4000)
+  }
+  child.stdout?.on('data', keep)
+  child.stderr?.on('data', keep)
+  return () => out
+}
+
+/** Waits until `ready()` is true, failing early if the process exits. */
+async function waitUntil(name: string, child: ChildProcess, ready: () => Promise<boolean>, log: () => string, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`${name} exited (${child.exitCode ?? child.signalCode}): ${log()}`)
+    }
+    if (await ready()) return
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  child.kill('SIGKILL')
+  throw new Error(`${name} not ready in ${timeoutMs} ms: ${log()}`)
+}
+
+/** Forks the grpc-js echo server (the floor) and waits for its address. */
+export async function startEcho(): Promise<ServerProcess> {
+  const child = fork(fileURLToPath(new URL('./echo-server.ts', import.meta.url)), [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  })
+  const log = capture(child)
+  const address = await new Promise<string>((resolve, reject) => {
+    child.once('message', (m: { type: string; address?: string; message?: string }) =>
+      m.type === 'listening' ? resolve(m.address!) : reject(new Error(`echo: ${m.message}`)),
+    )
+    child.once('exit', (code) => reject(new Error(`echo exited (${code}): ${log()}`)))
+  })
+  return wrap('echo', child, address, log)
+}
+
+/** What the Verdict sidecar is started with. */
+export interface VerdictServerOptions {
+  bundle: string
+  jwks: string
+  issuer: string
+  audience: string
+  /** `host:port` or `unix:///path`. */
+  grpc: string
+  nats?: string
+}
+
+/**
+ * Starts `verdict serve` and waits until it has loaded the bundle. Node runs the launcher
+ * directly, so the measured pid is the sidecar itself.
+ */
+export async function startVerdict(o: VerdictServerOptions): Promise<ServerProcess> {
+  // The sidecar only logs the address it bound; picking the port here keeps clients simple.
+  const grpc = o.grpc.endsWith(':0') ? `${o.grpc.slice(0, -2)}:${await freePort()}` : o.grpc
+  const args = [
+    'bin/verdict.js', 'serve',
+    '--bundle', o.bundle,
+    '--jwks', o.jwks,
+    '--issuer', o.issuer,
+    '--audience', o.audience,
+    '--grpc', grpc,
+    '--service', 'bench',
+    '--log-level', 'info',
+    ...(o.nats ? ['--nats', o.nats] : []),
+  ]
+  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  const log = capture(child)
+  await waitUntil('verdict', child, async () => /"bundle (loaded|rejected)"/.test(log()), log)
+  if (/"bundle rejected"/.test(log())) {
+    child.kill('SIGKILL')
+    throw new Error(`verdict rejected the bundle: ${log()}`)
+  }
+  return wrap('verdict', child, grpc, log)
+}
+
+/** Where the npm package @cerbos/cerbos-linux-x64 puts the Cerbos binary. */
+export const CERBOS_BIN = `${REPO_ROOT}node_modules/@cerbos/cerbos-linux-x64/cerbos-linux-x64`
+
+/** What Cerbos is started with. */
+export interface CerbosServerOptions {
+  policyDir: string
+  jwks: string
+}
+
+/** Starts Cerbos with bench/cerbos/config.yaml on free loopback ports. */
+export async function startCerbos(o: CerbosServerOptions): Promise<ServerProcess> {
+  const grpcPort = await freePort()
+  const httpPort = await freePort()
+  const child = spawn(CERBOS_BIN, ['server', `--config=${REPO_ROOT}bench/cerbos/config.yaml`, '--log-level=warn'], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      BENCH_CERBOS_GRPC: `127.0.0.1:${grpcPort}`,
+      BENCH_CERBOS_HTTP: `127.0.0.1:${httpPort}`,
+      BENCH_CERBOS_POLICY: o.policyDir,
+      BENCH_JWKS: o.jwks,
+    },
+  })
+  const log = capture(child)
+  await waitUntil('cerbos', child, () => canConnect(grpcPort), log)
+  return wrap('cerbos', child, `127.0.0.1:${grpcPort}`, log)
+}
