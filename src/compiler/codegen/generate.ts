@@ -59,6 +59,13 @@ export interface CodegenOptions {
    * makes a block undefined. Default: `result: false` in the builtin catalogue.
    */
   isVoid?: (name: string) => boolean
+  /**
+   * The name a host builtin is published under in `builtins()`. opa-wasm looks up its own JS
+   * builtins (e.g. `sprintf`) before `customBuiltins`; mapping such a name to an alias the host
+   * registers (Verdict's engine uses `verdict:sprintf`) routes the call to the host's version.
+   * Default: the Rego name, so the module also runs under hosts that know only OPA's names.
+   */
+  hostName?: (name: string) => string
 }
 
 /** Default codegen options. */
@@ -67,6 +74,7 @@ export function defaultCodegenOptions(): Required<CodegenOptions> {
     strictBuiltinErrors: false,
     returnsSet: (name) => getBuiltin(name)?.returnsSet === true,
     isVoid: (name) => getBuiltin(name)?.result === false,
+    hostName: (name) => name,
   }
 }
 
@@ -226,7 +234,7 @@ class Generator {
 
     const builtins: Record<string, number> = {}
     ;(policy.static?.builtin_funcs ?? []).forEach((b, i) => {
-      if (!(b.name in NATIVE_TABLE)) builtins[b.name] = i
+      if (!(b.name in NATIVE_TABLE)) builtins[this.opts.hostName(b.name)] = i
     })
     const entrypoints: Record<string, number> = {}
     ;(policy.plans?.plans ?? []).forEach((p, i) => (entrypoints[p.name] = i))

@@ -421,3 +421,22 @@ describe('generate (walk)', () => {
     )
   })
 })
+
+describe('generate (host names)', () => {
+  it('publishes host builtins under the names hostName gives', async () => {
+    const p = policy({
+      strings: ['x', '%d!'],
+      builtins: [{ name: 'sprintf', arity: 2 }],
+      plans: [{ name: 'q', blocks: [blk(
+        { type: 'MakeArrayStmt', capacity: 0, target: 2 },
+        { type: 'CallStmt', func: 'sprintf', args: [S(1), L(2)], result: 3 },
+        { type: 'MakeObjectStmt', target: 4 },
+        { type: 'ObjectInsertStmt', object: 4, key: S(0), value: L(3) },
+        { type: 'ResultSetAddStmt', value: 4 },
+      )] }],
+    })
+    const wasmBytes = generate(p, { hostName: (n) => `verdict:${n}` })
+    const pol = await loadPolicy(wasmBytes, undefined, { 'verdict:sprintf': (f: string) => `mine ${f}` })
+    expect(pol.evaluate({})).toEqual([{ x: 'mine %d!' }])
+  })
+})
