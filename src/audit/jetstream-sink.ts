@@ -73,6 +73,7 @@ export class JetStreamAuditSink implements AuditSink {
   #inFlight = false
   #closed = false
   #retryAt = 0
+  #streamOk = false
   #wake: (() => void) | undefined
   #idleWaiters: Array<() => void> = []
   #pump: Promise<void>
@@ -103,7 +104,7 @@ export class JetStreamAuditSink implements AuditSink {
     this.#pump = this.#run()
   }
 
-  /** Resolves once the first connection and stream setup succeeded (or failed for good). */
+  /** Resolves once the first connection was made (and the stream set up), or the sink closed. */
   ready(): Promise<void> {
     return this.#connecting
   }
@@ -188,27 +189,40 @@ export class JetStreamAuditSink implements AuditSink {
   }
 
   async #connect(): Promise<void> {
-    try {
-      const nc = await connect({
-        servers: this.#o.servers,
-        name: this.#o.name ?? 'verdict-audit',
-        maxReconnectAttempts: -1,
-        waitOnFirstConnect: true,
-        reconnectTimeWait: 250,
-        noAsyncTraces: true,
-      })
+    // Our own retry loop instead of waitOnFirstConnect: close() must be able to stop it.
+    while (!this.#closed) {
+      let nc: NatsConnection
+      try {
+        nc = await connect({
+          servers: this.#o.servers,
+          name: this.#o.name ?? 'verdict-audit',
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: 250,
+          noAsyncTraces: true,
+          timeout: this.#o.publishTimeoutMs,
+        })
+      } catch (err) {
+        this.#o.onError?.(err)
+        await sleep(this.#o.retryDelayMs)
+        continue
+      }
       if (this.#closed) {
-        await nc.close()
+        await nc.close().catch(() => {})
         return
       }
       this.#nc = nc
       this.#js = jetstream(nc, { timeout: this.#o.publishTimeoutMs })
       void this.#watchStatus(nc)
-      await this.#ensureStream()
+      try {
+        await this.#ensureStream()
+      } catch (err) {
+        // The pump retries publishing (and the reconnect handler the setup) after a delay.
+        this.#o.onError?.(err)
+        this.#retryAt = Date.now() + this.#o.retryDelayMs
+      }
       this.#ready = true
       this.#notify()
-    } catch (err) {
-      this.#o.onError?.(err)
+      return
     }
   }
 
@@ -230,6 +244,7 @@ export class JetStreamAuditSink implements AuditSink {
         duplicate_window: nanos(this.#o.duplicateWindowMs),
       })
     }
+    this.#streamOk = true
   }
 
   async #watchStatus(nc: NatsConnection): Promise<void> {
@@ -280,6 +295,8 @@ export class JetStreamAuditSink implements AuditSink {
       const results = await Promise.allSettled(
         batch.map((e) => js.publish(e.subject, e.json, { msgID: e.id })),
       )
+      const rejected = results.find((r) => r.status === 'rejected')
+      if (rejected && this.#retryAt <= Date.now()) this.#o.onError?.(rejected.reason)
       let fresh = 0
       const ok = results.map((r) => {
         if (r.status !== 'fulfilled') return false
@@ -295,6 +312,8 @@ export class JetStreamAuditSink implements AuditSink {
 
   #failed(): void {
     this.#retryAt = Date.now() + this.#o.retryDelayMs
+    // The stream may be gone (deleted, or a fresh server without our store): check before retrying.
+    this.#streamOk = false
   }
 
   async #run(): Promise<void> {
@@ -305,6 +324,15 @@ export class JetStreamAuditSink implements AuditSink {
       if (this.#closed) return
       const backoff = this.#retryAt - Date.now()
       const live = this.#ready && backoff <= 0
+      if (live && !this.#streamOk) {
+        try {
+          await this.#ensureStream()
+        } catch (err) {
+          this.#o.onError?.(err)
+          this.#failed()
+          continue
+        }
+      }
       if (live && !this.#spool.empty) {
         await this.#replay()
         continue

@@ -185,6 +185,20 @@ describe('JetStreamAuditSink', () => {
     expect(ids.sort()).toEqual(all.map((e) => e.decision_id).sort())
   })
 
+  it('recreates a deleted stream and delivers what was spooled meanwhile', async () => {
+    const s = sink()
+    await s.ready()
+    s.write(event())
+    await s.flush()
+    const nc = await connect({ servers: server.url })
+    await (await jetstreamManager(nc)).streams.delete('VERDICT_AUDIT')
+    await nc.close()
+    const later = Array.from({ length: 5 }, () => event())
+    for (const e of later) s.write(e)
+    await vi.waitFor(() => expect(s.stats().published).toBe(6), { timeout: 15_000, interval: 100 })
+    expect((await readStream()).map((m) => m.event.decision_id)).toEqual(later.map((e) => e.decision_id))
+  })
+
   it('counts drops only when the spool is full', async () => {
     // Nothing listens on this port: every event goes to the spool until it is full.
     const s = sink({ servers: 'nats://127.0.0.1:1', spoolMaxBytes: 3000, spoolSegmentBytes: 1000 })
