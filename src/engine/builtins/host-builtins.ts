@@ -136,8 +136,8 @@ function implementations(
   sink: (m: string) => void,
   runtime?: Record<string, unknown>,
 ): Record<string, HostBuiltin> {
-  const uuid = misc.createUuid()
-  const randIntn = misc.createRandIntn()
+  const uuid = misc.createUuid(perRun(() => new Map<string, unknown>()))
+  const randIntn = misc.createRandIntn(perRun(() => new Map<string, unknown>()))
   return {
     // strings
     concat: s.concat,

@@ -40,20 +40,25 @@ export function setDiff(a: unknown, b: unknown): unknown[] {
 }
 
 /**
- * `uuid.rfc4122(k)`: a version 4 UUID that is the same for the same key within one evaluation
- * (the cache is per `createHostBuiltins` call, i.e. per evaluation when the engine makes one).
+ * `uuid.rfc4122(k)`: a version 4 UUID that is the same for the same key within one evaluation.
+ * `cache` returns the current evaluation's memo (one map for ever by default).
  */
-export function createUuid() {
-  const cache = new Map<string, string>()
+export function createUuid(cache: () => Map<string, unknown> = constantMap()) {
   return (k: unknown): string => {
     const key = str('uuid.rfc4122', 1, k)
-    let u = cache.get(key)
+    const memo = cache()
+    let u = memo.get(key) as string | undefined
     if (!u) {
       u = crypto.randomUUID()
-      cache.set(key, u)
+      memo.set(key, u)
     }
     return u
   }
+}
+
+function constantMap(): () => Map<string, unknown> {
+  const m = new Map<string, unknown>()
+  return () => m
 }
 
 const UUID = /^(?:urn:uuid:)?\{?([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{12})\}?$/i
@@ -82,17 +87,17 @@ export function uuidParse(x: unknown): Record<string, unknown> | undefined {
 }
 
 /** `rand.intn(str, n)`: a random integer in [0, n), the same for the same key within one evaluation. */
-export function createRandIntn() {
-  const cache = new Map<string, number>()
+export function createRandIntn(cache: () => Map<string, unknown> = constantMap()) {
   return (k: unknown, n: unknown): number => {
     const key = str('rand.intn', 1, k)
     const max = Math.abs(int('rand.intn', 2, n))
     if (max === 0) return 0
     const ck = `${key}\u0000${max}`
-    let v = cache.get(ck)
+    const memo = cache()
+    let v = memo.get(ck) as number | undefined
     if (v === undefined) {
       v = randomInt(max)
-      cache.set(ck, v)
+      memo.set(ck, v)
     }
     return v
   }

@@ -52,6 +52,14 @@ describe('createHostBuiltins', () => {
     expect(createHostBuiltins({ strict: true, runtime: { version: 'x' } })['opa.runtime']!()).toEqual({ version: 'x' })
   })
 
+  it('keeps uuid.rfc4122 stable per key within an evaluation only', async () => {
+    const b = createHostBuiltins({ strict: true })
+    const first = b['uuid.rfc4122']!('k')
+    expect(b['uuid.rfc4122']!('k')).toBe(first)
+    await Promise.resolve()
+    expect(b['uuid.rfc4122']!('k')).not.toBe(first)
+  })
+
   it('lets custom builtins take precedence', () => {
     const b = createHostBuiltins({ strict: true, custom: { 'units.parse': () => 42 } })
     expect(b['units.parse']!('1K')).toBe(42)
