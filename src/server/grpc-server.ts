@@ -118,9 +118,20 @@ function unary<Req, Res>(
       callback({ code: Status.INVALID_ARGUMENT, details: 'request is not a valid protobuf message' })
       return
     }
+    const started = performance.now()
+    // Access log: one line per call, at debug so that production logs stay quiet.
+    const done = (code: string): void =>
+      logger.debug('rpc', { method: name, code, duration_ms: Math.round((performance.now() - started) * 1000) / 1000, peer: call.getPeer() })
     handler(call.request).then(
-      (res) => callback(null, res),
-      (err: unknown) => callback(toServiceError(err, logger, name)),
+      (res) => {
+        done('OK')
+        callback(null, res)
+      },
+      (err: unknown) => {
+        const status = toServiceError(err, logger, name)
+        done(Status[status.code ?? Status.UNKNOWN] ?? 'UNKNOWN')
+        callback(status)
+      },
     )
   }
 }
