@@ -75,7 +75,17 @@ function publicKeys(name: string, material: string): KeyObject[] {
     if (s.startsWith('{')) {
       const j = JSON.parse(s) as { keys?: unknown[] }
       const jwks = Array.isArray(j.keys) ? j.keys : [j]
-      return jwks.map((k) => createPublicKey({ key: k as never, format: 'jwk' }))
+      // A key set may hold keys this algorithm cannot use (e.g. "oct"); skip those.
+      const keys: KeyObject[] = []
+      for (const k of jwks) {
+        try {
+          keys.push(createPublicKey({ key: k as never, format: 'jwk' }))
+        } catch {
+          // not a public key
+        }
+      }
+      if (keys.length === 0) throw new Error('no usable public key in the JWK set')
+      return keys
     }
     const blocks = s.match(/-----BEGIN [^-]+-----[\s\S]+?-----END [^-]+-----/g) ?? []
     if (blocks.length === 0) throw new Error('failed to extract a Key from the PEM certificate')
