@@ -589,3 +589,106 @@ V *vd_bi_walk(V *a) {
   walk_rec(out, vd_arr(0), a);
   return out;
 }
+
+/* ---------- strings (byte-exact, UTF-8 aware where indices are involved) ---------- */
+
+V *vd_str(const char *s, u32 len);
+
+static int str_arg(const char *fn, int n, V *v, VStr **out) {
+  if (!is(v, T_STR)) { want(fn, n, "string", v); return 0; }
+  *out = (VStr *)v;
+  return 1;
+}
+static int has_at(VStr *s, u32 at, VStr *p) {
+  if (at + p->len > s->len) return 0;
+  for (u32 i = 0; i < p->len; i++) if (s->s[at + i] != p->s[i]) return 0;
+  return 1;
+}
+static V *substr(VStr *s, u32 from, u32 to) { return vd_str(s->s + from, to - from); }
+
+V *vd_bi_startswith(V *a, V *b) {
+  VStr *s, *p;
+  if (!str_arg("startswith", 1, a, &s) || !str_arg("startswith", 2, b, &p)) return 0;
+  return vd_boolean(has_at(s, 0, p));
+}
+V *vd_bi_endswith(V *a, V *b) {
+  VStr *s, *p;
+  if (!str_arg("endswith", 1, a, &s) || !str_arg("endswith", 2, b, &p)) return 0;
+  return vd_boolean(p->len <= s->len && has_at(s, s->len - p->len, p));
+}
+static i32 find(VStr *s, VStr *p) {
+  if (p->len == 0) return 0;
+  for (u32 i = 0; i + p->len <= s->len; i++) if (has_at(s, i, p)) return (i32)i;
+  return -1;
+}
+V *vd_bi_contains(V *a, V *b) {
+  VStr *s, *p;
+  if (!str_arg("contains", 1, a, &s) || !str_arg("contains", 2, b, &p)) return 0;
+  return vd_boolean(find(s, p) >= 0);
+}
+V *vd_bi_indexof(V *a, V *b) {
+  VStr *s, *p;
+  if (!str_arg("indexof", 1, a, &s) || !str_arg("indexof", 2, b, &p)) return 0;
+  i32 at = find(s, p);
+  /* OPA counts code points, not bytes */
+  return vd_int(at < 0 ? -1 : (i64)vd_utf8_len(s->s, (u32)at));
+}
+V *vd_bi_trim_prefix(V *a, V *b) {
+  VStr *s, *p;
+  if (!str_arg("trim_prefix", 1, a, &s) || !str_arg("trim_prefix", 2, b, &p)) return 0;
+  return has_at(s, 0, p) ? substr(s, p->len, s->len) : a;
+}
+V *vd_bi_trim_suffix(V *a, V *b) {
+  VStr *s, *p;
+  if (!str_arg("trim_suffix", 1, a, &s) || !str_arg("trim_suffix", 2, b, &p)) return 0;
+  return p->len <= s->len && has_at(s, s->len - p->len, p) ? substr(s, 0, s->len - p->len) : a;
+}
+V *vd_bi_split(V *a, V *b) {
+  VStr *s, *d;
+  if (!str_arg("split", 1, a, &s) || !str_arg("split", 2, b, &d)) return 0;
+  V *r = vd_arr(0);
+  if (d->len == 0) {
+    /* Go splits into UTF-8 sequences */
+    u32 i = 0;
+    while (i < s->len) {
+      u32 j = i + 1;
+      while (j < s->len && ((u8)s->s[j] & 0xC0) == 0x80) j++;
+      vd_array_append(r, substr(s, i, j));
+      i = j;
+    }
+    return r;
+  }
+  u32 st = 0;
+  for (u32 i = 0; i + d->len <= s->len;) {
+    if (has_at(s, i, d)) {
+      vd_array_append(r, substr(s, st, i));
+      i += d->len;
+      st = i;
+    } else i++;
+  }
+  vd_array_append(r, substr(s, st, s->len));
+  return r;
+}
+V *vd_bi_concat(V *a, V *b) {
+  VStr *d;
+  if (!str_arg("concat", 1, a, &d)) return 0;
+  if (!is(b, T_ARR) && !is(b, T_SET)) return want("concat", 2, "one of {set, array}", b);
+  VArr *x = (VArr *)b;
+  u32 n = 0;
+  for (u32 i = 0; i < x->len; i++) {
+    if (!is(x->e[i], T_STR))
+      return type_err("concat", 2, b->type == T_SET ? "set of strings" : "array of strings",
+                      b->type == T_SET ? "set containing other types" : "array containing other types");
+    n += ((VStr *)x->e[i])->len + (i ? d->len : 0);
+  }
+  char *o = opa_malloc(n + 1);
+  u32 k = 0;
+  for (u32 i = 0; i < x->len; i++) {
+    if (i) { vd_memcpy(o + k, d->s, d->len); k += d->len; }
+    VStr *e = (VStr *)x->e[i];
+    vd_memcpy(o + k, e->s, e->len);
+    k += e->len;
+  }
+  o[k] = 0;
+  return vd_str(o, k);
+}

@@ -62,6 +62,14 @@ export const NATIVE_TABLE: Readonly<Record<string, readonly [string, number]>> =
   cast_array: ['vd_bi_cast_array', 1],
   cast_set: ['vd_bi_cast_set', 1],
   walk: ['vd_bi_walk', 1],
+  concat: ['vd_bi_concat', 2],
+  contains: ['vd_bi_contains', 2],
+  startswith: ['vd_bi_startswith', 2],
+  endswith: ['vd_bi_endswith', 2],
+  indexof: ['vd_bi_indexof', 2],
+  split: ['vd_bi_split', 2],
+  trim_prefix: ['vd_bi_trim_prefix', 2],
+  trim_suffix: ['vd_bi_trim_suffix', 2],
 }
 
 /** Names of the builtins compiled to native calls into the runtime. */

@@ -440,3 +440,41 @@ describe('generate (host names)', () => {
     expect(pol.evaluate({})).toEqual([{ x: 'mine %d!' }])
   })
 })
+
+describe('generate (native strings)', () => {
+  async function call(func: string, a: unknown, b: unknown): Promise<unknown> {
+    const p = policy({
+      strings: ['x', 'a', 'b'],
+      builtins: [{ name: func, arity: 2 }],
+      plans: [{ name: 'q', blocks: [blk(
+        { type: 'DotStmt', source: L(0), key: S(1), target: 5 },
+        { type: 'DotStmt', source: L(0), key: S(2), target: 6 },
+        { type: 'CallStmt', func, args: [L(5), L(6)], result: 2 },
+        { type: 'MakeObjectStmt', target: 3 },
+        { type: 'ObjectInsertStmt', object: 3, key: S(0), value: L(2) },
+        { type: 'ResultSetAddStmt', value: 3 },
+      )] }],
+    })
+    const rows = (await loadPolicy(generate(p))).evaluate({ a, b }) as { x: unknown }[]
+    return rows[0]?.x
+  }
+
+  it('splits like Go, including empty separators and strings', async () => {
+    expect(await call('split', 'a,b,,c', ',')).toEqual(['a', 'b', '', 'c'])
+    expect(await call('split', '', ',')).toEqual([''])
+    expect(await call('split', 'hé!', '')).toEqual(['h', 'é', '!'])
+    expect(await call('split', 1, ',')).toBeUndefined()
+  })
+
+  it('indexes by code point and matches prefixes, suffixes and substrings', async () => {
+    expect(await call('indexof', 'skön var våren', 'vår')).toBe(9)
+    expect(await call('indexof', 'abc', 'x')).toBe(-1)
+    expect(await call('startswith', 'prefix-x', 'prefix')).toBe(true)
+    expect(await call('endswith', 'x.json', '.yaml')).toBe(false)
+    expect(await call('contains', 'haystack', 'st')).toBe(true)
+    expect(await call('trim_prefix', 'v1.2', 'v')).toBe('1.2')
+    expect(await call('trim_suffix', 'a.rego', '.rego')).toBe('a')
+    expect(await call('concat', '/', ['a', 'b', 'c'])).toBe('a/b/c')
+    expect(await call('concat', '/', ['a', 1])).toBeUndefined()
+  })
+})
