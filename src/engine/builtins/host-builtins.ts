@@ -16,6 +16,7 @@ import * as objects from './objects.js'
 import * as re from './regex.js'
 import { semverCompare, semverIsValid } from './semver.js'
 import { sprintf } from './sprintf.js'
+import { renderTemplate } from './template.js'
 import * as s from './strings.js'
 import * as time from './time.js'
 import { unitsParse, unitsParseBytes } from './units.js'
@@ -69,7 +70,6 @@ export const NOT_PROVIDED: Readonly<Record<string, string>> = {
   'providers.aws.sign_req': 'no network access from policies in the sidecar',
   'io.jwt.encode_sign': 'the sidecar verifies tokens, it does not mint them',
   'io.jwt.encode_sign_raw': 'the sidecar verifies tokens, it does not mint them',
-  'strings.render_template': 'needs Go text/template',
   'json.verify_schema': 'needs a JSON Schema validator',
   'json.match_schema': 'needs a JSON Schema validator',
   'crypto.x509.parse_certificates': 'certificate parsing is not implemented',
@@ -155,6 +155,7 @@ function implementations(
     'strings.any_suffix_match': s.anySuffixMatch,
     'strings.count': s.count,
     'strings.replace_n': s.replaceN,
+    'strings.render_template': renderTemplate,
     'strings.reverse': s.reverse,
     'strings.split_n': s.splitN,
     substring: s.substring,
