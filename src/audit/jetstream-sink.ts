@@ -118,7 +118,7 @@ export class JetStreamAuditSink implements AuditSink {
       }
       const enc = { id: event.decision_id, subject: auditSubject(this.#o.subjectPrefix, event), json }
       if (this.#closed) {
-        this.#toSpool([enc])
+        this.#stats.dropped++
         return
       }
       if (this.#queue.length >= this.#o.maxQueue) {
@@ -153,6 +153,7 @@ export class JetStreamAuditSink implements AuditSink {
     const q = this.#queue
     this.#queue = []
     this.#toSpool(q)
+    this.#spool.close()
     const nc = this.#nc
     this.#nc = undefined
     this.#ready = false

@@ -29,7 +29,7 @@ export interface AuditSink {
   write(event: DecisionEvent): void
   /** Resolves once every event written so far was delivered or spooled. */
   flush(): Promise<void>
-  /** Flushes what it can, then releases resources. Later writes are spooled or dropped. */
+  /** Flushes what it can (the rest stays in the spool), then releases resources. Later writes are dropped and counted. */
   close(): Promise<void>
   stats(): AuditStats
 }

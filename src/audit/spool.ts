@@ -10,12 +10,14 @@
  * @module
  */
 import {
-  appendFileSync,
+  closeSync,
   mkdirSync,
+  openSync,
   readdirSync,
   readFileSync,
   statSync,
   unlinkSync,
+  writeSync,
 } from 'node:fs'
 import { join } from 'node:path'
 
@@ -47,6 +49,8 @@ export class DiskSpool {
   /** The active (newest) segment accepts appends; older ones are closed. */
   #activeOpen = false
   #cache: { seq: number; lines: string[] } | undefined
+  /** Open descriptor of the active segment; kept open so an outage costs one write per event. */
+  #fd: number | undefined
 
   constructor(dir: string, options: DiskSpoolOptions) {
     this.dir = dir
@@ -93,17 +97,30 @@ export class DiskSpool {
     if (this.#bytes + size > this.#opts.maxBytes) return false
     let seg = this.#activeOpen ? this.#segments[this.#segments.length - 1] : undefined
     if (!seg || seg.bytes + size > this.#opts.segmentBytes) {
+      this.#closeActive()
       const last = this.#segments[this.#segments.length - 1]
       const seq = (last?.seq ?? 0) + 1
       seg = { seq, path: join(this.dir, `audit-${String(seq).padStart(12, '0')}.jsonl`), bytes: 0, lines: 0 }
       this.#segments.push(seg)
       this.#activeOpen = true
     }
-    appendFileSync(seg.path, data)
+    this.#fd ??= openSync(seg.path, 'a')
+    writeSync(this.#fd, data)
     seg.bytes += size
     seg.lines++
     this.#bytes += size
     return true
+  }
+
+  /** Closes the open segment descriptor (the spool reopens on the next append). */
+  close(): void {
+    this.#closeActive()
+    this.#activeOpen = false
+  }
+
+  #closeActive(): void {
+    if (this.#fd !== undefined) closeSync(this.#fd)
+    this.#fd = undefined
   }
 
   /** Up to `max` of the oldest unacknowledged lines, in order. */
@@ -127,7 +144,10 @@ export class DiskSpool {
       this.#bytes -= seg.bytes
       this.#cursor = 0
       this.#cache = undefined
-      if (this.#segments.length === 0) this.#activeOpen = false
+      if (this.#segments.length === 0) {
+        this.#closeActive()
+        this.#activeOpen = false
+      }
       try {
         unlinkSync(seg.path)
       } catch {

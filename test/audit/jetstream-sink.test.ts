@@ -226,6 +226,17 @@ describe('JetStreamAuditSink', () => {
     expect(ids).toEqual(events.map((e) => e.decision_id))
   })
 
+  it('closes promptly with an unreachable server and drops later writes, counted', async () => {
+    const s = sink({ servers: 'nats://127.0.0.1:1' })
+    s.write(event())
+    const started = Date.now()
+    await s.close(200)
+    await s.ready()
+    expect(Date.now() - started).toBeLessThan(3000)
+    s.write(event())
+    expect(s.stats()).toMatchObject({ spooled: 1, dropped: 1 })
+  })
+
   it('never throws from write, even for events that cannot be encoded', async () => {
     const s = sink()
     const cyclic = event() as DecisionEvent & { input: Record<string, unknown> }
