@@ -192,7 +192,7 @@ function deepFreeze<T>(value: T): T {
  */
 export function createTokenVerifier(input: TokenOptions): TokenVerifier {
   const options = validateTokenOptions(input)
-  const now = options.now ?? Date.now
+  const now = options.now ?? (() => Date.now())
   const skewMs = options.clockSkewMs
   const cacheTtl = options.cache?.ttlMs ?? DEFAULT_CACHE_TTL_MS
   const cache = new ExpiringLru<VerifiedToken>(
