@@ -79,6 +79,20 @@ function expForm(s: string): string {
   return s.replace(/e([+-])(\d)$/, 'e$10$2')
 }
 
+/** `toFixed` with Go's tie rule: an exact half rounds to even (0.125 → "0.12"), not up. */
+function toFixedEven(a: number, prec: number): string {
+  const scaled = a * 10 ** prec
+  if (prec <= 20 && Number.isFinite(scaled) && scaled - Math.floor(scaled) === 0.5) {
+    const down = Math.floor(scaled)
+    const n = down % 2 === 0 ? down : down + 1
+    if (Number.isSafeInteger(n)) {
+      const digits = String(n).padStart(prec + 1, '0')
+      return prec === 0 ? digits : `${digits.slice(0, -prec)}.${digits.slice(-prec)}`
+    }
+  }
+  return a.toFixed(prec)
+}
+
 function fmtFloat(n: number, spec: Spec): string | undefined {
   const neg = n < 0 || Object.is(n, -0)
   const a = Math.abs(n)
@@ -86,7 +100,7 @@ function fmtFloat(n: number, spec: Spec): string | undefined {
   switch (spec.verb) {
     case 'f':
     case 'F':
-      body = a.toFixed(spec.prec ?? 6)
+      body = toFixedEven(a, spec.prec ?? 6)
       break
     case 'e':
     case 'E':

@@ -11,6 +11,7 @@ describe('sprintf', () => {
   it('follows Go verbs, widths and precision', () => {
     expect(sprintf('%d|%5d|%-5d|%05d', [7, 7, 7, -7])).toBe('7|    7|7    |-0007')
     expect(sprintf('%.2f %f', [3.14159, 1.5])).toBe('3.14 1.500000')
+    expect(sprintf('%.2f %.2f %.0f %.0f', [0.125, 0.375, 2.5, 3.5])).toBe('0.12 0.38 2 4')
     expect(sprintf('%x %X %o %b', [255, 255, 8, 5])).toBe('ff FF 10 101')
     expect(sprintf('%x', ['hi'])).toBe('6869')
     expect(sprintf('%q %t %%', ['a"b', true])).toBe('"a\\"b" true %')
