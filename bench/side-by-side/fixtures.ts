@@ -7,6 +7,7 @@
  */
 import { writeFile } from 'node:fs/promises'
 import { SignJWT, exportJWK, generateKeyPair } from 'jose'
+import type { CryptoKey } from 'jose'
 
 /** Issuer and audience the bench tokens carry and every target is configured with. */
 export const BENCH_ISSUER = 'https://idp.bench.verdict.local'
@@ -62,6 +63,8 @@ export interface BenchRequest {
   /** Index into {@link CASES}. */
   caseIndex: number
   token: string
+  /** Signed by a key the targets do not trust (same kid): the answer must be a rejection. */
+  forged?: boolean
 }
 
 /** The run's signing key and the JWKS file both targets verify with. */
@@ -69,15 +72,18 @@ export interface BenchIssuer {
   jwksPath: string
   /** Signs `count` distinct tokens per profile (distinct jti), all valid for an hour. */
   mint(profile: ProfileName, count: number): Promise<string[]>
+  /** One request per case whose token is signed by an untrusted key under the trusted kid. */
+  forgedRequests(): Promise<BenchRequest[]>
 }
 
 /** Creates a fresh RS256 key pair and writes its public JWKS to `jwksPath`. */
 export async function createBenchIssuer(jwksPath: string): Promise<BenchIssuer> {
   const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true })
+  const forger = await generateKeyPair('RS256')
   const pub = { ...(await exportJWK(publicKey)), kid: KID, alg: 'RS256', use: 'sig' }
   await writeFile(jwksPath, JSON.stringify({ keys: [pub] }, null, 2))
   let serial = 0
-  const signOne = (claims: TokenProfile): Promise<string> =>
+  const signOne = (claims: TokenProfile, key: CryptoKey = privateKey): Promise<string> =>
     new SignJWT({ ...claims, roles: [...claims.roles], locations: [...claims.locations], client_id: 'bench' })
       .setProtectedHeader({ alg: 'RS256', typ: 'at+jwt', kid: KID })
       .setIssuer(BENCH_ISSUER)
@@ -86,7 +92,7 @@ export async function createBenchIssuer(jwksPath: string): Promise<BenchIssuer> 
       .setIssuedAt()
       .setExpirationTime('1h')
       .setJti(`bench-${process.pid}-${serial++}`)
-      .sign(privateKey)
+      .sign(key)
   return {
     jwksPath,
     async mint(profile, count) {
@@ -97,6 +103,15 @@ export async function createBenchIssuer(jwksPath: string): Promise<BenchIssuer> 
         out.push(...(await Promise.all(Array.from({ length: n }, () => signOne(PROFILES[profile])))))
       }
       return out
+    },
+    async forgedRequests() {
+      return Promise.all(
+        CASES.map(async (c, caseIndex) => ({
+          caseIndex,
+          token: await signOne(PROFILES[c.profile], forger.privateKey),
+          forged: true,
+        })),
+      )
     },
   }
 }

@@ -47,6 +47,14 @@ export interface RatioReport {
   cpu: number
 }
 
+/** Tokens signed by an untrusted key under the trusted kid, sent to a target before measuring. */
+export interface ProbeReport {
+  target: string
+  forged: number
+  /** Answered deny (or refused the call); anything else is a target that does not verify. */
+  rejected: number
+}
+
 /** The whole run. */
 export interface BenchReport {
   startedAt: string
@@ -56,6 +64,7 @@ export interface BenchReport {
   /** Targets that could not be measured, with why. */
   skipped: { target: string; reason: string }[]
   phases: PhaseReport[]
+  probes: ProbeReport[]
   ratios: RatioReport[]
 }
 
@@ -143,6 +152,10 @@ export function toMarkdown(r: BenchReport): string {
   lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: |')
   for (const x of r.ratios) {
     lines.push(`| ${x.baseline} | ${x.tokens} | ${x.concurrency} | ${f(x.rps)} | ${f(x.p50)} | ${f(x.p99)} | ${f(x.cpu)} |`)
+  }
+  if (r.probes.length > 0) {
+    const list = r.probes.map((p) => `${p.target} rejected ${p.rejected}/${p.forged}`).join(', ')
+    lines.push('', `Forged-token probe (untrusted key, trusted kid): ${list}.`)
   }
   const bad = r.phases.filter((p) => p.wrong > 0 || p.errors > 0)
   if (bad.length > 0) {

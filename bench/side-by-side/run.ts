@@ -23,7 +23,7 @@ import { BENCH_AUDIENCE, BENCH_ISSUER, CASES, buildRequests, createBenchIssuer }
 import type { BenchIssuer, BenchRequest } from './fixtures.js'
 import type { WorkerCommand, WorkerReply, WorkerResult } from './load-worker.js'
 import { TokenMode, ratios, summarize, toMarkdown } from './report.js'
-import type { BenchReport, PhaseReport } from './report.js'
+import type { BenchReport, PhaseReport, ProbeReport } from './report.js'
 import { CERBOS_BIN, REPO_ROOT, startCerbos, startEcho, startVerdict } from './servers.js'
 import type { ServerProcess } from './servers.js'
 import { TargetKind } from './targets.js'
@@ -158,14 +158,22 @@ function log(msg: string): void {
 async function measureTarget(
   plan: TargetPlan,
   s: Settings,
-  tokens: { firstSight: Map<number, BenchRequest[]>; cached: BenchRequest[] },
+  tokens: { firstSight: Map<number, BenchRequest[]>; cached: BenchRequest[]; forged: BenchRequest[] },
   phases: PhaseReport[],
+  probes: ProbeReport[],
 ): Promise<void> {
   const server = await plan.start()
   let clients: LoadClients | undefined
   try {
     clients = await LoadClients.connect(s.workers, plan.kind, server.address)
     await clients.run(tokens.cached, 16, s.warmupMax, s.warmupMs, false)
+    if (plan.kind !== TargetKind.ECHO) {
+      // Proof that the target verifies signatures at all: a target that only decodes the JWT
+      // would be fast and wrong.
+      const forged = await clients.run(tokens.forged, 1, tokens.forged.length, 10_000, true)
+      const sum = (k: 'ok' | 'errors') => forged.reduce((n, r) => n + r[k], 0)
+      probes.push({ target: plan.label, forged: tokens.forged.length, rejected: sum('ok') + sum('errors') })
+    }
     for (const c of s.concurrencies) {
       for (const mode of plan.tokenModes) {
         const distinct = mode === TokenMode.FIRST_SIGHT
@@ -205,6 +213,7 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
   const dir = await mkdtemp(join(tmpdir(), 'verdict-bench-'))
   const skipped: BenchReport['skipped'] = []
   const phases: PhaseReport[] = []
+  const probes: ProbeReport[] = []
   let nats: NatsServerHandle | undefined
   try {
     log(`minting tokens (${Object.values(s.firstSight).reduce((a, b) => a + b, 0)} first-sight)`)
@@ -212,7 +221,7 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
     const firstSight = new Map<number, BenchRequest[]>()
     for (const c of s.concurrencies) firstSight.set(c, await buildRequests(issuer, s.firstSight[c] ?? 100, true))
     const cached = await buildRequests(issuer, CASES.length * 8, false)
-    const tokens = { firstSight, cached }
+    const tokens = { firstSight, cached, forged: await issuer.forgedRequests() }
 
     const bundle = join(dir, 'trades.tar.gz')
     const build = spawnSync(process.execPath, ['bin/verdict.js', 'build', 'policies/trades', '-o', bundle], {
@@ -255,7 +264,7 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
     for (const plan of plans) {
       log(`measuring ${plan.label}`)
       try {
-        await measureTarget(plan, s, tokens, phases)
+        await measureTarget(plan, s, tokens, phases, probes)
       } catch (err) {
         const reason = err instanceof Error ? err.message.split('\n')[0]!.slice(0, 300) : String(err)
         if (plan.label === 'cerbos' && reason.includes('ENOENT')) {
@@ -277,6 +286,7 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
     settings: { ...s, audit: 'Verdict publishes every decision to a local nats-server (JetStream); Cerbos audit off' },
     skipped,
     phases,
+    probes,
     ratios: ratios(phases),
   }
   const md = toMarkdown(report)
@@ -291,7 +301,9 @@ if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(
   runBench(process.argv.slice(2)).then(
     (report) => {
       // Wrong answers make the run fail: a fast wrong answer is not a result.
-      if (report.phases.some((p) => p.wrong > 0)) process.exitCode = 1
+      if (report.phases.some((p) => p.wrong > 0) || report.probes.some((p) => p.rejected < p.forged)) {
+        process.exitCode = 1
+      }
     },
     (err: unknown) => {
       process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)

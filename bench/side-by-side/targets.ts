@@ -61,9 +61,29 @@ function expectedVerdictCode(req: BenchRequest): DecisionCode {
   return scopes.includes('trades') ? DecisionCode.POLICY_DENIED : DecisionCode.INSUFFICIENT_SCOPE
 }
 
+/** The deny codes that mean "this token is not acceptable". */
+const TOKEN_CODES = new Set<number>([
+  DecisionCode.TOKEN_MISSING,
+  DecisionCode.TOKEN_INVALID,
+  DecisionCode.TOKEN_SIGNATURE_INVALID,
+  DecisionCode.TOKEN_UNKNOWN_KEY,
+  DecisionCode.TOKEN_MALFORMED,
+])
+
 const verdict: TargetCodec = {
   path: VERDICT_CHECK,
   encode(req) {
+    if (req.forged) {
+      return {
+        bytes: verdictBytes(req),
+        check(answer) {
+          const res = fromBinary(CheckResponseSchema, answer)
+          return !res.allow && TOKEN_CODES.has(res.code)
+            ? undefined
+            : `forged token, case ${req.caseIndex}: got allow=${res.allow} code=${res.code}`
+        },
+      }
+    }
     const allow = CASES[req.caseIndex]!.allow
     const code = expectedVerdictCode(req)
     return {
@@ -97,7 +117,8 @@ const cerbos: TargetCodec = {
   path: CERBOS_CHECK_RESOURCES,
   encode(req) {
     const c = CASES[req.caseIndex]!
-    const want = c.allow ? CerbosEffect.ALLOW : CerbosEffect.DENY
+    // A forged token must not get through; Cerbos may also refuse the call (counted as an error).
+    const want = c.allow && !req.forged ? CerbosEffect.ALLOW : CerbosEffect.DENY
     return {
       bytes: Buffer.from(
         encodeCheckResources({

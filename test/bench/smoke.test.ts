@@ -1,0 +1,49 @@
+/**
+ * Runs the side-by-side benchmark in smoke mode (tiny counts) the way `npm run bench -- --smoke`
+ * does, and checks that it measured every target and that no target gave a wrong answer. Speed
+ * is never asserted here.
+ */
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, describe, expect, it } from 'vitest'
+import type { BenchReport } from '../../bench/side-by-side/report.js'
+
+const repo = fileURLToPath(new URL('../../', import.meta.url))
+const out = mkdtempSync(join(tmpdir(), 'verdict-bench-smoke-'))
+
+afterAll(() => rmSync(out, { recursive: true, force: true }))
+
+describe('Bench smoke', () => {
+  it('measures echo, Verdict and Cerbos with zero wrong answers', () => {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'bench/side-by-side/run.ts', '--smoke', '--out', out], {
+      cwd: repo,
+      encoding: 'utf8',
+      timeout: 110_000,
+    })
+    expect(run.status, run.stderr).toBe(0)
+    const report = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')) as BenchReport
+    expect(readFileSync(join(out, 'latest.md'), 'utf8')).toContain('| target | tokens | conc |')
+    expect(run.stdout).toContain('# Side-by-side benchmark (smoke)')
+    expect(report.mode).toBe('smoke')
+    for (const target of ['echo', 'verdict', 'cerbos']) {
+      const phases = report.phases.filter((p) => p.target === target)
+      expect(phases.length, `${target}: ${JSON.stringify(report.skipped)}`).toBeGreaterThan(0)
+      for (const p of phases) {
+        expect(p.wrong, `${target} ${p.tokens} c=${p.concurrency}: ${p.samples.join('; ')}`).toBe(0)
+        expect(p.ok).toBeGreaterThan(0)
+      }
+    }
+    for (const target of ['verdict', 'cerbos']) {
+      const probe = report.probes.find((p) => p.target === target)
+      expect(probe, `${target} forged-token probe`).toBeDefined()
+      expect(probe!.rejected).toBe(probe!.forged)
+    }
+    // Optional rows (Verdict over a unix socket) are either measured right or listed as skipped.
+    for (const p of report.phases) expect(p.wrong).toBe(0)
+    expect(report.ratios.some((r) => r.baseline === 'echo')).toBe(true)
+    expect(report.ratios.some((r) => r.baseline === 'cerbos')).toBe(true)
+  }, 120_000)
+})
