@@ -335,6 +335,22 @@ describe('hostile tokens', () => {
     ).toBe('ERR_TOKEN_INSUFFICIENT_SCOPE')
   })
 
+  it('keeps token contents out of the caller-facing description', async () => {
+    const v = makeVerifier()
+    const secret = 'super-secret-marker'
+    const tokens = [
+      await rsa.mint({}, { iss: `https://${secret}.test` }),
+      await rsa.mint({}, { aud: secret }),
+      await rsa.mint({}, { header: { kid: secret } }),
+      await rsa.mint({}, { typ: secret }),
+    ]
+    for (const t of tokens) {
+      const e = await failure(v.verify(t))
+      expect(e.description).not.toContain(secret)
+      expect(e.message).not.toContain(secret)
+    }
+  })
+
   it('never throws anything but TokenError for junk input', async () => {
     const v = makeVerifier()
     for (const junk of ['.', '..', '...', 'a.b.c', '\u0000.\u0000.\u0000', 'é.é.é', undefined, 42]) {
