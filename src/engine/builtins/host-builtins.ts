@@ -15,6 +15,7 @@ import * as net from './net.js'
 import * as objects from './objects.js'
 import * as re from './regex.js'
 import { semverCompare, semverIsValid } from './semver.js'
+import { jsonMatchSchema, jsonVerifySchema } from './schema.js'
 import { sprintf } from './sprintf.js'
 import { renderTemplate } from './template.js'
 import * as s from './strings.js'
@@ -70,8 +71,6 @@ export const NOT_PROVIDED: Readonly<Record<string, string>> = {
   'providers.aws.sign_req': 'no network access from policies in the sidecar',
   'io.jwt.encode_sign': 'the sidecar verifies tokens, it does not mint them',
   'io.jwt.encode_sign_raw': 'the sidecar verifies tokens, it does not mint them',
-  'json.verify_schema': 'needs a JSON Schema validator',
-  'json.match_schema': 'needs a JSON Schema validator',
   'crypto.x509.parse_certificates': 'certificate parsing is not implemented',
   'crypto.x509.parse_and_verify_certificates': 'certificate parsing is not implemented',
   'crypto.x509.parse_and_verify_certificates_with_options': 'certificate parsing is not implemented',
@@ -217,6 +216,8 @@ function implementations(
     'json.marshal_with_options': enc.jsonMarshalWithOptions,
     'json.unmarshal': enc.jsonUnmarshal,
     'json.is_valid': enc.jsonIsValid,
+    'json.verify_schema': jsonVerifySchema,
+    'json.match_schema': jsonMatchSchema,
     'yaml.marshal': enc.yamlMarshal,
     'yaml.unmarshal': enc.yamlUnmarshal,
     'yaml.is_valid': enc.yamlIsValid,
