@@ -42,6 +42,21 @@ export interface NatsServerHandle {
   restart(): Promise<void>
 }
 
+/** Servers still running; killed if the test process exits without stopping them. */
+const live = new Set<ChildProcess>()
+let exitHook = false
+
+function track(proc: ChildProcess) {
+  live.add(proc)
+  proc.once('exit', () => live.delete(proc))
+  if (!exitHook) {
+    exitHook = true
+    process.once('exit', () => {
+      for (const p of live) p.kill('SIGKILL')
+    })
+  }
+}
+
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer()
@@ -104,6 +119,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
     proc.stdout?.on('data', keep)
     proc.stderr?.on('data', keep)
     child = proc
+    track(proc)
     await waitForPort(port, timeout, proc, () => output)
   }
 
