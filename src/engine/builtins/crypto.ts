@@ -7,12 +7,17 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import { str } from './errors.js'
 
 function hash(name: string, alg: string) {
-  return (x: unknown): string => createHash(alg).update(str(name, 1, x), 'utf8').digest('hex')
+  return (x: unknown): string =>
+    createHash(alg)
+      .update(str(name, 1, x), 'utf8')
+      .digest('hex')
 }
 
 function hmac(name: string, alg: string) {
   return (x: unknown, key: unknown): string =>
-    createHmac(alg, Buffer.from(str(name, 2, key), 'utf8')).update(str(name, 1, x), 'utf8').digest('hex')
+    createHmac(alg, Buffer.from(str(name, 2, key), 'utf8'))
+      .update(str(name, 1, x), 'utf8')
+      .digest('hex')
 }
 
 /** `crypto.md5(x)`. */

@@ -114,7 +114,11 @@ export function hexEncode(x: unknown): string {
 export function hexDecode(x: unknown): string {
   const s = str('hex.decode', 1, x)
   const bad = /[^0-9a-fA-F]/.exec(s)
-  if (bad) throw builtinError('hex.decode', `encoding/hex: invalid byte: U+${bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')} ${JSON.stringify(bad[0]).replaceAll('"', "'")}`)
+  if (bad)
+    throw builtinError(
+      'hex.decode',
+      `encoding/hex: invalid byte: U+${bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')} ${JSON.stringify(bad[0]).replaceAll('"', "'")}`,
+    )
   if (s.length % 2 !== 0) throw builtinError('hex.decode', 'encoding/hex: odd length hex string')
   return Buffer.from(s, 'hex').toString('utf8')
 }
@@ -137,7 +141,8 @@ function queryUnescape(name: string, s: string): string {
     const c = s[i]!
     if (c === '%') {
       const h = s.slice(i + 1, i + 3)
-      if (!/^[0-9a-fA-F]{2}$/.test(h)) throw builtinError(name, `invalid URL escape ${JSON.stringify(s.slice(i, i + 3))}`)
+      if (!/^[0-9a-fA-F]{2}$/.test(h))
+        throw builtinError(name, `invalid URL escape ${JSON.stringify(s.slice(i, i + 3))}`)
       bytes.push(parseInt(h, 16))
       i += 2
     } else if (c === '+') bytes.push(32)
@@ -165,7 +170,10 @@ export function urlqueryEncodeObject(x: unknown): string {
     const vals = Array.isArray(v) ? v : [v]
     for (const e of vals) {
       if (typeof e !== 'string') {
-        throw new BuiltinError('eval_type_error', 'urlquery.encode_object: operand 1 must be object[string: string] or object[string: array[string]] or object[string: set[string]]')
+        throw new BuiltinError(
+          'eval_type_error',
+          'urlquery.encode_object: operand 1 must be object[string: string] or object[string: array[string]] or object[string: set[string]]',
+        )
       }
       parts.push(`${queryEscape(k)}=${queryEscape(e)}`)
     }
@@ -190,7 +198,10 @@ export function urlqueryDecodeObject(x: unknown): Record<string, string[]> {
 /** Go's `json.Marshal` of a Rego value: compact, keys sorted, `<>&` escaped. */
 export function marshalJson(v: unknown, indent?: string, prefix = ''): string {
   const esc = (s: string): string =>
-    JSON.stringify(s).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+    JSON.stringify(s).replace(
+      /[<>&\u2028\u2029]/g,
+      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+    )
   const go = (x: unknown, depth: number): string => {
     if (x === null || x === undefined) return 'null'
     if (typeof x === 'string') return esc(x)
@@ -229,7 +240,11 @@ export function jsonMarshalWithOptions(x: unknown, options: unknown): string {
     } else if (k === 'prefix') {
       prefix = str('json.marshal_with_options', 2, v)
       pretty ||= !('pretty' in o)
-    } else throw builtinError('json.marshal_with_options', `object operand had unsupported key ${JSON.stringify(k)}`)
+    } else
+      throw builtinError(
+        'json.marshal_with_options',
+        `object operand had unsupported key ${JSON.stringify(k)}`,
+      )
   }
   if (!pretty) return marshalJson(x)
   return prefix + marshalJson(x, indent, prefix)

@@ -61,7 +61,10 @@ export function num(name: string, pos: number, v: unknown): number {
 export function int(name: string, pos: number, v: unknown): number {
   if (typeof v !== 'number') throw typeError(name, pos, 'number', v)
   if (!Number.isInteger(v)) {
-    throw new BuiltinError('eval_type_error', `${name}: operand ${pos} must be integer number but got floating-point number`)
+    throw new BuiltinError(
+      'eval_type_error',
+      `${name}: operand ${pos} must be integer number but got floating-point number`,
+    )
   }
   return v
 }
@@ -80,7 +83,8 @@ export function arr(name: string, pos: number, v: unknown, want = 'array'): unkn
 
 /** Checks that operand `pos` is an object. */
 export function obj(name: string, pos: number, v: unknown): Record<string, unknown> {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw typeError(name, pos, 'object', v)
+  if (v === null || typeof v !== 'object' || Array.isArray(v))
+    throw typeError(name, pos, 'object', v)
   return v as Record<string, unknown>
 }
 

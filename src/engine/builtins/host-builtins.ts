@@ -73,7 +73,8 @@ export const NOT_PROVIDED: Readonly<Record<string, string>> = {
   'io.jwt.encode_sign_raw': 'the sidecar verifies tokens, it does not mint them',
   'crypto.x509.parse_certificates': 'certificate parsing is not implemented',
   'crypto.x509.parse_and_verify_certificates': 'certificate parsing is not implemented',
-  'crypto.x509.parse_and_verify_certificates_with_options': 'certificate parsing is not implemented',
+  'crypto.x509.parse_and_verify_certificates_with_options':
+    'certificate parsing is not implemented',
   'crypto.x509.parse_certificate_request': 'certificate parsing is not implemented',
   'crypto.x509.parse_keypair': 'certificate parsing is not implemented',
   'crypto.x509.parse_rsa_private_key': 'private keys have no place in the sidecar',
@@ -114,7 +115,9 @@ function toJson(v: unknown): string {
   if (typeof v === 'bigint') return formatNumber(v)
   if (Array.isArray(v)) return `[${v.map(toJson).join(',')}]`
   if (v !== null && typeof v === 'object') {
-    return `{${Object.entries(v).map(([k, e]) => `${JSON.stringify(k)}:${toJson(e)}`).join(',')}}`
+    return `{${Object.entries(v)
+      .map(([k, e]) => `${JSON.stringify(k)}:${toJson(e)}`)
+      .join(',')}}`
   }
   return JSON.stringify(v) ?? 'null'
 }
@@ -268,7 +271,12 @@ function implementations(
 
 /** The Rego names of every host builtin Verdict implements. */
 export const HOST_BUILTIN_NAMES: ReadonlySet<string> = new Set(
-  Object.keys(implementations(() => 0n, () => {})),
+  Object.keys(
+    implementations(
+      () => 0n,
+      () => {},
+    ),
+  ),
 )
 
 const defaultSink = (m: string): void => {

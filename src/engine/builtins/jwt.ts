@@ -5,7 +5,13 @@
  *
  * @module
  */
-import { X509Certificate, createHmac, createPublicKey, timingSafeEqual, verify as cryptoVerify } from 'node:crypto'
+import {
+  X509Certificate,
+  createHmac,
+  createPublicKey,
+  timingSafeEqual,
+  verify as cryptoVerify,
+} from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
 import { BuiltinError, builtinError, obj, str } from './errors.js'
 import { decodeBase64 } from './encoding.js'
@@ -42,7 +48,8 @@ function json(name: string, buf: Buffer, what: string): Record<string, unknown> 
 function decode(name: string, token: string): Decoded {
   if (!token.includes('.')) throw builtinError(name, 'encoded JWT had no period separators')
   const parts = token.split('.')
-  if (parts.length !== 3) throw builtinError(name, `encoded JWT must have 3 sections, found ${parts.length}`)
+  if (parts.length !== 3)
+    throw builtinError(name, `encoded JWT must have 3 sections, found ${parts.length}`)
   const header = json(name, b64(name, parts[0]!, 'header'), 'header')
   if ('enc' in header) throw builtinError(name, 'JWT is a JWE object, which is not supported')
   const payloadBytes = b64(name, parts[1]!, 'payload')
@@ -55,7 +62,10 @@ function decode(name: string, token: string): Decoded {
       try {
         inner = JSON.parse(inner) as string
       } catch {
-        throw builtinError(name, 'JWT payload had invalid encoding: nested token is not a JSON string')
+        throw builtinError(
+          name,
+          'JWT payload had invalid encoding: nested token is not a JSON string',
+        )
       }
     }
     return decode(name, inner)
@@ -64,7 +74,9 @@ function decode(name: string, token: string): Decoded {
 }
 
 /** `io.jwt.decode(jwt)`: `[header, payload, signature as hex]`, without verification. */
-export function jwtDecode(jwt: unknown): [Record<string, unknown>, Record<string, unknown>, string] {
+export function jwtDecode(
+  jwt: unknown,
+): [Record<string, unknown>, Record<string, unknown>, string] {
   const d = decode('io.jwt.decode', str('io.jwt.decode', 1, jwt))
   return [d.header, d.payload, d.signature.toString('hex')]
 }
@@ -89,7 +101,9 @@ function publicKeys(name: string, material: string): KeyObject[] {
     }
     const blocks = s.match(/-----BEGIN [^-]+-----[\s\S]+?-----END [^-]+-----/g) ?? []
     if (blocks.length === 0) throw new Error('failed to extract a Key from the PEM certificate')
-    return blocks.map((b) => (b.includes('CERTIFICATE') ? new X509Certificate(b).publicKey : createPublicKey(b)))
+    return blocks.map((b) =>
+      b.includes('CERTIFICATE') ? new X509Certificate(b).publicKey : createPublicKey(b),
+    )
   } catch (e) {
     throw builtinError(name, (e as Error).message)
   }
@@ -113,9 +127,15 @@ function checkSignature(name: string, alg: string, d: Decoded, material: string)
       if (!hash) return false
       if (family === 'RS') return cryptoVerify(hash, data, key, d.signature)
       if (family === 'PS') {
-        return cryptoVerify(hash, data, { key, padding: 6, saltLength: Number(alg.slice(2)) / 8 }, d.signature)
+        return cryptoVerify(
+          hash,
+          data,
+          { key, padding: 6, saltLength: Number(alg.slice(2)) / 8 },
+          d.signature,
+        )
       }
-      if (family === 'ES') return cryptoVerify(hash, data, { key, dsaEncoding: 'ieee-p1363' }, d.signature)
+      if (family === 'ES')
+        return cryptoVerify(hash, data, { key, dsaEncoding: 'ieee-p1363' }, d.signature)
       return false
     } catch {
       return false
@@ -140,11 +160,24 @@ function verifier(alg: string) {
 }
 
 /** `io.jwt.verify_<alg>(jwt, certificate_or_secret)` for every supported algorithm. */
-export const JWT_VERIFIERS: Readonly<Record<string, (jwt: unknown, key: unknown) => boolean>> = Object.fromEntries(
-  ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'HS256', 'HS384', 'HS512', 'EdDSA'].map(
-    (alg) => [`io.jwt.verify_${alg.toLowerCase()}`, verifier(alg)],
-  ),
-)
+export const JWT_VERIFIERS: Readonly<Record<string, (jwt: unknown, key: unknown) => boolean>> =
+  Object.fromEntries(
+    [
+      'RS256',
+      'RS384',
+      'RS512',
+      'PS256',
+      'PS384',
+      'PS512',
+      'ES256',
+      'ES384',
+      'ES512',
+      'HS256',
+      'HS384',
+      'HS512',
+      'EdDSA',
+    ].map((alg) => [`io.jwt.verify_${alg.toLowerCase()}`, verifier(alg)]),
+  )
 
 const CONSTRAINTS = new Set(['cert', 'secret', 'alg', 'iss', 'aud', 'time'])
 
@@ -154,7 +187,10 @@ const CONSTRAINTS = new Set(['cert', 'secret', 'alg', 'iss', 'aud', 'time'])
  */
 export function createJwtDecodeVerify(now: () => bigint) {
   const name = 'io.jwt.decode_verify'
-  return (jwt: unknown, constraints: unknown): [boolean, Record<string, unknown>, Record<string, unknown>] => {
+  return (
+    jwt: unknown,
+    constraints: unknown,
+  ): [boolean, Record<string, unknown>, Record<string, unknown>] => {
     const token = str(name, 1, jwt)
     const c = obj(name, 2, constraints)
     for (const k of Object.keys(c)) {
@@ -162,7 +198,10 @@ export function createJwtDecodeVerify(now: () => bigint) {
     }
     const invalid: [boolean, Record<string, unknown>, Record<string, unknown>] = [false, {}, {}]
     if (typeof c.cert !== 'string' && typeof c.secret !== 'string') {
-      throw builtinError(name, 'no key material provided: constraints must contain "cert" or "secret"')
+      throw builtinError(
+        name,
+        'no key material provided: constraints must contain "cert" or "secret"',
+      )
     }
     let d: Decoded
     try {

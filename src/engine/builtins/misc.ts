@@ -27,7 +27,8 @@ export function castNull(x: unknown): null {
 
 /** `cast_object(x)` (deprecated). */
 export function castObject(x: unknown): Record<string, unknown> {
-  if (x === null || typeof x !== 'object' || Array.isArray(x)) return badOperand('cast_object', 1, 'object', x)
+  if (x === null || typeof x !== 'object' || Array.isArray(x))
+    return badOperand('cast_object', 1, 'object', x)
   return x as Record<string, unknown>
 }
 
@@ -61,7 +62,8 @@ function constantMap(): () => Map<string, unknown> {
   return () => m
 }
 
-const UUID = /^(?:urn:uuid:)?\{?([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{12})\}?$/i
+const UUID =
+  /^(?:urn:uuid:)?\{?([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{12})\}?$/i
 
 /** `uuid.parse(uuid)`: version, variant and the version-specific fields; undefined when invalid. */
 export function uuidParse(x: unknown): Record<string, unknown> | undefined {
@@ -70,17 +72,29 @@ export function uuidParse(x: unknown): Record<string, unknown> | undefined {
   const hex = m.slice(1).join('').toLowerCase()
   const version = parseInt(hex[12]!, 16)
   const v = parseInt(hex[16]!, 16)
-  const variant = v < 8 ? 'Reserved, NCS backward compatibility.' : v < 12 ? 'RFC4122' : v < 14 ? 'Reserved, Microsoft Corporation backward compatibility.' : 'Reserved for future definition.'
+  const variant =
+    v < 8
+      ? 'Reserved, NCS backward compatibility.'
+      : v < 12
+        ? 'RFC4122'
+        : v < 14
+          ? 'Reserved, Microsoft Corporation backward compatibility.'
+          : 'Reserved for future definition.'
   const out: Record<string, unknown> = { version, variant }
   if (version === 1 || version === 2) {
-    const ts = (BigInt('0x' + hex.slice(13, 16)) << 48n) | (BigInt('0x' + hex.slice(8, 12)) << 32n) | BigInt('0x' + hex.slice(0, 8))
+    const ts =
+      (BigInt('0x' + hex.slice(13, 16)) << 48n) |
+      (BigInt('0x' + hex.slice(8, 12)) << 32n) |
+      BigInt('0x' + hex.slice(0, 8))
     // 100 ns intervals since 1582-10-15 to ns since the Unix epoch.
     out.time = Number((ts - 122192928000000000n) * 100n)
     out.clocksequence = parseInt(hex.slice(16, 20), 16) & 0x3fff
     out.nodeid = hex.slice(20).match(/../g)!.join('-')
     if (version === 2) {
       out.id = parseInt(hex.slice(0, 8), 16)
-      out.domain = ['Person', 'Group', 'Org'][parseInt(hex.slice(18, 20), 16)] ?? `Domain${parseInt(hex.slice(18, 20), 16)}`
+      out.domain =
+        ['Person', 'Group', 'Org'][parseInt(hex.slice(18, 20), 16)] ??
+        `Domain${parseInt(hex.slice(18, 20), 16)}`
     }
   }
   return out

@@ -109,7 +109,7 @@ function formatIp(bits: 32 | 128, v: bigint): string {
   // The longest run (of two or more) zero groups becomes "::", the first one on ties.
   let best = -1
   let bestLen = 1
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (g[i] !== 0n) {
       i++
       continue

@@ -11,7 +11,8 @@ import { equalValues, toSet } from './value.js'
 type Json = unknown
 type JsonObject = Record<string, Json>
 
-const isObject = (v: Json): v is JsonObject => v !== null && typeof v === 'object' && !Array.isArray(v)
+const isObject = (v: Json): v is JsonObject =>
+  v !== null && typeof v === 'object' && !Array.isArray(v)
 
 function subset(sup: Json, sub: Json): boolean {
   if (isObject(sup) && isObject(sub)) {
@@ -33,8 +34,10 @@ function subset(sup: Json, sub: Json): boolean {
 
 /** `object.subset(super, sub)`. */
 export function objectSubset(sup: unknown, sub: unknown): boolean {
-  if (!isObject(sup) && !Array.isArray(sup)) return badOperand('object.subset', 1, 'one of {object, set, array}', sup)
-  if (!isObject(sub) && !Array.isArray(sub)) return badOperand('object.subset', 2, 'one of {object, set, array}', sub)
+  if (!isObject(sup) && !Array.isArray(sup))
+    return badOperand('object.subset', 1, 'one of {object, set, array}', sup)
+  if (!isObject(sub) && !Array.isArray(sub))
+    return badOperand('object.subset', 2, 'one of {object, set, array}', sub)
   if (isObject(sup) !== isObject(sub)) return false
   return subset(sup, sub)
 }
@@ -42,7 +45,11 @@ export function objectSubset(sup: unknown, sub: unknown): boolean {
 function parsePaths(name: string, paths: unknown): string[][] {
   if (!Array.isArray(paths)) return badOperand(name, 2, 'one of {set, array}', paths)
   return paths.map((p) => {
-    if (typeof p === 'string') return p.replace(/^\//, '').split('/').filter((s, _i, a) => !(s === '' && a.length === 1))
+    if (typeof p === 'string')
+      return p
+        .replace(/^\//, '')
+        .split('/')
+        .filter((s, _i, a) => !(s === '' && a.length === 1))
     if (Array.isArray(p)) return p.map((s) => (typeof s === 'string' ? s : JSON.stringify(s)))
     return badOperand(name, 2, 'set or array of strings or arrays', p)
   })
@@ -57,15 +64,27 @@ export function jsonFilter(o: unknown, paths: unknown): JsonObject {
     if (isObject(v)) {
       const out: JsonObject = {}
       for (const k of new Set(rest.map((p) => p[0]!))) {
-        if (k in v) out[k] = pick(v[k], rest.filter((p) => p[0] === k).map((p) => p.slice(1)))
+        if (k in v)
+          out[k] = pick(
+            v[k],
+            rest.filter((p) => p[0] === k).map((p) => p.slice(1)),
+          )
       }
       return out
     }
     if (Array.isArray(v)) {
       const out: Json[] = []
       v.forEach((e, i) => {
-        const sub = rest.filter((p) => p[0] === String(i) || equalValues(p[0], e) || JSON.stringify(e) === p[0])
-        if (sub.length > 0) out.push(pick(e, sub.map((p) => p.slice(1))))
+        const sub = rest.filter(
+          (p) => p[0] === String(i) || equalValues(p[0], e) || JSON.stringify(e) === p[0],
+        )
+        if (sub.length > 0)
+          out.push(
+            pick(
+              e,
+              sub.map((p) => p.slice(1)),
+            ),
+          )
       })
       return out
     }
@@ -85,16 +104,26 @@ export function jsonRemove(o: unknown, paths: unknown): JsonObject {
       for (const [k, e] of Object.entries(v)) {
         const sub = rest.filter((p) => p[0] === k)
         if (sub.some((p) => p.length === 1)) continue
-        out[k] = drop(e, sub.map((p) => p.slice(1)))
+        out[k] = drop(
+          e,
+          sub.map((p) => p.slice(1)),
+        )
       }
       return out
     }
     if (Array.isArray(v)) {
       const out: Json[] = []
       v.forEach((e, i) => {
-        const sub = rest.filter((p) => p[0] === String(i) || JSON.stringify(e) === p[0] || p[0] === e)
+        const sub = rest.filter(
+          (p) => p[0] === String(i) || JSON.stringify(e) === p[0] || p[0] === e,
+        )
         if (sub.some((p) => p.length === 1)) return
-        out.push(drop(e, sub.map((p) => p.slice(1))))
+        out.push(
+          drop(
+            e,
+            sub.map((p) => p.slice(1)),
+          ),
+        )
       })
       return out
     }
@@ -119,7 +148,8 @@ function get(doc: Json, path: string[]): Json {
   let cur = doc
   for (const seg of path) {
     if (isObject(cur) && seg in cur) cur = cur[seg]
-    else if (Array.isArray(cur) && /^\d+$/.test(seg) && Number(seg) < cur.length) cur = cur[Number(seg)]
+    else if (Array.isArray(cur) && /^\d+$/.test(seg) && Number(seg) < cur.length)
+      cur = cur[Number(seg)]
     else return undefined
   }
   return cur
@@ -144,7 +174,8 @@ function del(doc: Json, path: string[]): Json | undefined {
   const parent = get(doc, path.slice(0, -1))
   const last = path[path.length - 1]!
   if (isObject(parent) && last in parent) delete parent[last]
-  else if (Array.isArray(parent) && /^\d+$/.test(last) && Number(last) < parent.length) parent.splice(Number(last), 1)
+  else if (Array.isArray(parent) && /^\d+$/.test(last) && Number(last) < parent.length)
+    parent.splice(Number(last), 1)
   else return undefined
   return doc
 }
@@ -213,7 +244,8 @@ function neighbours(graph: JsonObject, node: Json): Json[] {
 /** `graph.reachable(graph, initial)`: every node reachable from the initial ones (a set). */
 export function graphReachable(graph: unknown, initial: unknown): Json[] {
   const g = obj('graph.reachable', 1, graph)
-  if (!Array.isArray(initial)) return badOperand('graph.reachable', 2, 'one of {set, array}', initial)
+  if (!Array.isArray(initial))
+    return badOperand('graph.reachable', 2, 'one of {set, array}', initial)
   const seen: Json[] = []
   const queue = [...initial]
   while (queue.length > 0) {
@@ -229,7 +261,8 @@ export function graphReachable(graph: unknown, initial: unknown): Json[] {
 /** `graph.reachable_paths(graph, initial)`: every maximal acyclic path from the initial nodes. */
 export function graphReachablePaths(graph: unknown, initial: unknown): Json[][] {
   const g = obj('graph.reachable_paths', 1, graph)
-  if (!Array.isArray(initial)) return badOperand('graph.reachable_paths', 2, 'one of {set, array}', initial)
+  if (!Array.isArray(initial))
+    return badOperand('graph.reachable_paths', 2, 'one of {set, array}', initial)
   const out: Json[][] = []
   const go = (node: Json, path: Json[]): void => {
     if (!(String(node) in g)) {

@@ -8,9 +8,20 @@
 import { builtinError, int, str } from './errors.js'
 
 const POSIX: Record<string, string> = {
-  alpha: 'A-Za-z', digit: '0-9', alnum: 'A-Za-z0-9', upper: 'A-Z', lower: 'a-z',
-  space: '\\t\\n\\v\\f\\r ', xdigit: '0-9A-Fa-f', punct: '!-\\/:-@\\[-`{-~', word: '\\w',
-  blank: ' \\t', cntrl: '\\x00-\\x1f\\x7f', print: ' -~', graph: '!-~', ascii: '\\x00-\\x7f',
+  alpha: 'A-Za-z',
+  digit: '0-9',
+  alnum: 'A-Za-z0-9',
+  upper: 'A-Z',
+  lower: 'a-z',
+  space: '\\t\\n\\v\\f\\r ',
+  xdigit: '0-9A-Fa-f',
+  punct: '!-\\/:-@\\[-`{-~',
+  word: '\\w',
+  blank: ' \\t',
+  cntrl: '\\x00-\\x1f\\x7f',
+  print: ' -~',
+  graph: '!-~',
+  ascii: '\\x00-\\x7f',
 }
 
 const cache = new Map<string, RegExp>()
@@ -124,19 +135,26 @@ export function regexFindN(pattern: unknown, value: unknown, n: unknown): string
 }
 
 /** `regex.find_all_string_submatch_n(pattern, value, number)`: matches with their groups. */
-export function regexFindAllStringSubmatchN(pattern: unknown, value: unknown, n: unknown): string[][] {
+export function regexFindAllStringSubmatchN(
+  pattern: unknown,
+  value: unknown,
+  n: unknown,
+): string[][] {
   const name = 'regex.find_all_string_submatch_n'
   const re = compileGo(name, str(name, 1, pattern))
   return findAll(re, str(name, 2, value), int(name, 3, n)).map((m) => m.map((g) => g ?? ''))
 }
 
 function expand(template: string, m: RegExpExecArray): string {
-  return template.replace(/\$(\$|\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))/g, (_all, d: string, braced?: string, bare?: string) => {
-    if (d === '$') return '$'
-    const key = braced ?? bare!
-    if (/^\d+$/.test(key)) return m[Number(key)] ?? ''
-    return m.groups?.[key] ?? ''
-  })
+  return template.replace(
+    /\$(\$|\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))/g,
+    (_all, d: string, braced?: string, bare?: string) => {
+      if (d === '$') return '$'
+      const key = braced ?? bare!
+      if (/^\d+$/.test(key)) return m[Number(key)] ?? ''
+      return m.groups?.[key] ?? ''
+    },
+  )
 }
 
 /** `regex.replace(s, pattern, value)` as Go's `ReplaceAllString` (with `$1` expansion). */
@@ -159,7 +177,12 @@ const quoteMeta = (s: string): string => s.replace(/[\\.+*?()|[\]{}^$]/g, '\\$&'
  * `regex.template_match(template, value, delimiter_start, delimiter_end)`: the template's text
  * between the delimiters is a regular expression, the rest is literal; the whole must match.
  */
-export function regexTemplateMatch(template: unknown, value: unknown, start: unknown, end: unknown): boolean {
+export function regexTemplateMatch(
+  template: unknown,
+  value: unknown,
+  start: unknown,
+  end: unknown,
+): boolean {
   const name = 'regex.template_match'
   const t = str(name, 1, template)
   const v = str(name, 2, value)

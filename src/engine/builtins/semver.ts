@@ -37,9 +37,17 @@ export function semverCompare(a: unknown, b: unknown): number {
   const sa = str('semver.compare', 1, a)
   const sb = str('semver.compare', 2, b)
   const x = parse(sa)
-  if (!x) throw builtinError('semver.compare', `operand 1: string ${JSON.stringify(sa)} is not a valid SemVer`)
+  if (!x)
+    throw builtinError(
+      'semver.compare',
+      `operand 1: string ${JSON.stringify(sa)} is not a valid SemVer`,
+    )
   const y = parse(sb)
-  if (!y) throw builtinError('semver.compare', `operand 2: string ${JSON.stringify(sb)} is not a valid SemVer`)
+  if (!y)
+    throw builtinError(
+      'semver.compare',
+      `operand 2: string ${JSON.stringify(sb)} is not a valid SemVer`,
+    )
   for (let i = 0; i < 3; i++) {
     if (x.core[i]! !== y.core[i]!) return x.core[i]! < y.core[i]! ? -1 : 1
   }

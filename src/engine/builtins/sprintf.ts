@@ -70,7 +70,8 @@ function fmtInt(n: number, spec: Spec): string | undefined {
     default:
       return undefined
   }
-  if (spec.prec !== undefined && body.length < spec.prec) body = '0'.repeat(spec.prec - body.length) + body
+  if (spec.prec !== undefined && body.length < spec.prec)
+    body = '0'.repeat(spec.prec - body.length) + body
   return signed(body, neg, spec)
 }
 
@@ -116,7 +117,8 @@ function fmtFloat(n: number, spec: Spec): string | undefined {
       } else {
         const exp = a === 0 ? 0 : Math.floor(Math.log10(a))
         body = exp < -4 || exp >= 21 ? expForm(a.toExponential()) : String(a)
-        if (body.includes('e') && !body.includes('e-') && !body.includes('e+')) body = body.replace('e', 'e+')
+        if (body.includes('e') && !body.includes('e-') && !body.includes('e+'))
+          body = body.replace('e', 'e+')
       }
       if (spec.verb === 'G') body = body.toUpperCase()
       break
@@ -161,9 +163,11 @@ function fmtArg(v: unknown, spec: Spec): string {
     out = spec.verb === 't' || spec.verb === 'v' || spec.verb === 's' ? String(v) : undefined
   } else {
     const text = formatValue(v)
-    out = spec.verb === 'v' || spec.verb === 's' ? text : spec.verb === 'q' ? quote(text) : undefined
+    out =
+      spec.verb === 'v' || spec.verb === 's' ? text : spec.verb === 'q' ? quote(text) : undefined
   }
-  if (out === undefined) return `%!${spec.verb}(${goType(v)}=${typeof v === 'string' ? v : formatValue(v)})`
+  if (out === undefined)
+    return `%!${spec.verb}(${goType(v)}=${typeof v === 'string' ? v : formatValue(v)})`
   return pad(out, spec, numeric)
 }
 
@@ -182,7 +186,14 @@ export function sprintf(format: unknown, args: unknown): string {
       continue
     }
     i++
-    const spec: Spec = { minus: false, plus: false, space: false, zero: false, sharp: false, verb: '' }
+    const spec: Spec = {
+      minus: false,
+      plus: false,
+      space: false,
+      zero: false,
+      sharp: false,
+      verb: '',
+    }
     for (; i < f.length; i++) {
       const fl = f[i]
       if (fl === '-') spec.minus = true

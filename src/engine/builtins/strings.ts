@@ -4,7 +4,17 @@
  *
  * @module
  */
-import { BuiltinError, badOperand, builtinError, int, num, obj, str, strs, typeName } from './errors.js'
+import {
+  BuiltinError,
+  badOperand,
+  builtinError,
+  int,
+  num,
+  obj,
+  str,
+  strs,
+  typeName,
+} from './errors.js'
 
 const runes = (s: string): string[] => Array.from(s)
 
@@ -112,7 +122,12 @@ export function splitN(s: unknown, sep: unknown, n: unknown): string[] {
 }
 
 function goReplaceAll(s: string, old: string, nu: string): string {
-  if (old === '') return runes(s).map((c) => nu + c).join('') + nu
+  if (old === '')
+    return (
+      runes(s)
+        .map((c) => nu + c)
+        .join('') + nu
+    )
   return s.split(old).join(nu)
 }
 
@@ -149,7 +164,9 @@ export function replaceN(patterns: unknown, s: unknown): string {
 
 /** `strings.reverse(x)` by code points. */
 export function reverse(s: unknown): string {
-  return runes(str('strings.reverse', 1, s)).reverse().join('')
+  return runes(str('strings.reverse', 1, s))
+    .reverse()
+    .join('')
 }
 
 function trimLeftSet(s: string, cut: Set<string>): string {
@@ -197,7 +214,8 @@ export function trimSuffix(s: unknown, p: unknown): string {
 }
 
 // Go's unicode.IsSpace.
-const SPACE = /^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g
+const SPACE =
+  /^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g
 
 /** `trim_space(value)`: leading and trailing Unicode white space. */
 export function trimSpace(s: unknown): string {
@@ -249,10 +267,16 @@ export function toNumber(x: unknown): number {
   if (typeof x === 'number') return x
   if (typeof x === 'string') {
     if (/^[+-]?(inf|infinity|nan)$/i.test(x)) {
-      throw new BuiltinError('eval_type_error', `to_number: operand 1 must be a finite number but got ${JSON.stringify(x)}`)
+      throw new BuiltinError(
+        'eval_type_error',
+        `to_number: operand 1 must be a finite number but got ${JSON.stringify(x)}`,
+      )
     }
     if (!NUMBER.test(x)) {
-      throw builtinError('to_number', `strconv.ParseFloat: parsing ${JSON.stringify(x)}: invalid syntax`)
+      throw builtinError(
+        'to_number',
+        `strconv.ParseFloat: parsing ${JSON.stringify(x)}: invalid syntax`,
+      )
     }
     return Number(x)
   }

@@ -88,7 +88,10 @@ function goPrint(v: unknown): string {
   if (typeof v === 'boolean') return String(v)
   if (Array.isArray(v)) return `[${v.map(goPrint).join(' ')}]`
   const o = v as Record<string, unknown>
-  return `map[${Object.keys(o).sort().map((k) => `${k}:${goPrint(o[k])}`).join(' ')}]`
+  return `map[${Object.keys(o)
+    .sort()
+    .map((k) => `${k}:${goPrint(o[k])}`)
+    .join(' ')}]`
 }
 
 function truthy(v: unknown): boolean {
@@ -137,7 +140,9 @@ function render(nodes: Node[], dot: unknown, root: unknown, vars: Map<string, un
         const entries: [unknown, unknown][] = Array.isArray(v)
           ? v.map((e, i) => [i, e])
           : v !== null && typeof v === 'object'
-            ? Object.keys(v).sort().map((k) => [k, (v as Record<string, unknown>)[k]])
+            ? Object.keys(v)
+                .sort()
+                .map((k) => [k, (v as Record<string, unknown>)[k]])
             : []
         if (entries.length === 0) {
           out += render(n.else, dot, root, vars)

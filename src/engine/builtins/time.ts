@@ -11,7 +11,20 @@ const NS = 1_000_000_000n
 const INT64_MAX = (1n << 63n) - 1n
 const INT64_MIN = -(1n << 63n)
 
-const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December']
+const MONTHS = [
+  'January',
+  'February',
+  'March',
+  'April',
+  'May',
+  'June',
+  'July',
+  'August',
+  'September',
+  'October',
+  'November',
+  'December',
+]
 const DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday']
 
 /** Go's named layouts, accepted wherever a layout is. */
@@ -56,7 +69,9 @@ function civilFromDays(z: number): [number, number, number] {
   z += 719468
   const era = Math.floor(z / 146097)
   const doe = z - era * 146097
-  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365)
+  const yoe = Math.floor(
+    (doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365,
+  )
   const y = yoe + era * 400
   const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100))
   const mp = Math.floor((5 * doy + 2) / 153)
@@ -100,8 +115,15 @@ function loadZone(name: string, fn: string): Zone {
   let short: Intl.DateTimeFormat
   try {
     dtf = new Intl.DateTimeFormat('en-US', {
-      timeZone: tz, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric',
-      hour: 'numeric', minute: 'numeric', second: 'numeric', era: 'short',
+      timeZone: tz,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+      era: 'short',
     })
     short = new Intl.DateTimeFormat('en-US', { timeZone: tz, timeZoneName: 'short' })
   } catch {
@@ -114,11 +136,18 @@ function loadZone(name: string, fn: string): Zone {
     for (const part of dtf.formatToParts(new Date(ms))) p[part.type] = part.value
     let y = Number(p.year)
     if (p.era === 'BC' || p.era === 'B') y = 1 - y
-    const local = daysFromCivil(y, Number(p.month), Number(p.day)) * 86400 + Number(p.hour) * 3600 + Number(p.minute) * 60 + Number(p.second)
+    const local =
+      daysFromCivil(y, Number(p.month), Number(p.day)) * 86400 +
+      Number(p.hour) * 3600 +
+      Number(p.minute) * 60 +
+      Number(p.second)
     return local - Math.floor(ms / 1000)
   }
   const abbr = (sec: number): string => {
-    const n = short.formatToParts(new Date(Math.max(-8.64e15, Math.min(8.64e15, sec * 1000)))).find((x) => x.type === 'timeZoneName')?.value ?? ''
+    const n =
+      short
+        .formatToParts(new Date(Math.max(-8.64e15, Math.min(8.64e15, sec * 1000))))
+        .find((x) => x.type === 'timeZoneName')?.value ?? ''
     if (/^[A-Z]{3,5}$/.test(n)) return n
     return fmtOffset(offset(sec), '').replace(/00$/, '')
   }
@@ -152,11 +181,17 @@ function partsOf(ns: bigint, zone: Zone): Parts {
   const sod = Number(local - BigInt(days) * 86400n)
   const [year, month, day] = civilFromDays(days)
   return {
-    year, month, day,
-    hour: Math.floor(sod / 3600), min: Math.floor((sod % 3600) / 60), sec: sod % 60, nsec,
+    year,
+    month,
+    day,
+    hour: Math.floor(sod / 3600),
+    min: Math.floor((sod % 3600) / 60),
+    sec: sod % 60,
+    nsec,
     wday: (((days + 4) % 7) + 7) % 7,
     yday: days - daysFromCivil(year, 1, 1) + 1,
-    offset, abbr: zone === UTC ? 'UTC' : zone.abbr(Number(secs)),
+    offset,
+    abbr: zone === UTC ? 'UTC' : zone.abbr(Number(secs)),
   }
 }
 
@@ -165,9 +200,39 @@ function partsOf(ns: bigint, zone: Zone): Parts {
 type Chunk = { lit: string } | { std: string; digits?: number; comma?: boolean }
 
 const STD_PREFIXES = [
-  'January', 'Jan', 'Monday', 'Mon', 'MST', '2006', '002', '01', '02', '03', '04', '05', '06',
-  '__2', '_2', '15', '1', '2', '3', '4', '5', 'PM', 'pm',
-  '-07:00:00', '-070000', '-07:00', '-0700', '-07', 'Z07:00:00', 'Z070000', 'Z07:00', 'Z0700', 'Z07',
+  'January',
+  'Jan',
+  'Monday',
+  'Mon',
+  'MST',
+  '2006',
+  '002',
+  '01',
+  '02',
+  '03',
+  '04',
+  '05',
+  '06',
+  '__2',
+  '_2',
+  '15',
+  '1',
+  '2',
+  '3',
+  '4',
+  '5',
+  'PM',
+  'pm',
+  '-07:00:00',
+  '-070000',
+  '-07:00',
+  '-0700',
+  '-07',
+  'Z07:00:00',
+  'Z070000',
+  'Z07:00',
+  'Z0700',
+  'Z07',
 ]
 
 const layoutCache = new Map<string, Chunk[]>()
@@ -212,7 +277,8 @@ function chunks(layout: string): Chunk[] {
   return c
 }
 
-const pad = (n: number, w: number): string => (n < 0 ? '-' + String(-n).padStart(w, '0') : String(n).padStart(w, '0'))
+const pad = (n: number, w: number): string =>
+  n < 0 ? '-' + String(-n).padStart(w, '0') : String(n).padStart(w, '0')
 
 function format(p: Parts, layout: string): string {
   let out = ''
@@ -222,29 +288,75 @@ function format(p: Parts, layout: string): string {
       continue
     }
     switch (c.std) {
-      case 'January': out += MONTHS[p.month - 1]; break
-      case 'Jan': out += MONTHS[p.month - 1]!.slice(0, 3); break
-      case 'Monday': out += DAYS[p.wday]; break
-      case 'Mon': out += DAYS[p.wday]!.slice(0, 3); break
-      case 'MST': out += p.abbr; break
-      case '2006': out += pad(p.year, 4); break
-      case '06': out += pad(((p.year % 100) + 100) % 100, 2); break
-      case '002': out += pad(p.yday, 3); break
-      case '__2': out += String(p.yday).padStart(3, ' '); break
-      case '01': out += pad(p.month, 2); break
-      case '1': out += String(p.month); break
-      case '02': out += pad(p.day, 2); break
-      case '_2': out += String(p.day).padStart(2, ' '); break
-      case '2': out += String(p.day); break
-      case '15': out += pad(p.hour, 2); break
-      case '03': out += pad(p.hour % 12 || 12, 2); break
-      case '3': out += String(p.hour % 12 || 12); break
-      case '04': out += pad(p.min, 2); break
-      case '4': out += String(p.min); break
-      case '05': out += pad(p.sec, 2); break
-      case '5': out += String(p.sec); break
-      case 'PM': out += p.hour >= 12 ? 'PM' : 'AM'; break
-      case 'pm': out += p.hour >= 12 ? 'pm' : 'am'; break
+      case 'January':
+        out += MONTHS[p.month - 1]
+        break
+      case 'Jan':
+        out += MONTHS[p.month - 1]!.slice(0, 3)
+        break
+      case 'Monday':
+        out += DAYS[p.wday]
+        break
+      case 'Mon':
+        out += DAYS[p.wday]!.slice(0, 3)
+        break
+      case 'MST':
+        out += p.abbr
+        break
+      case '2006':
+        out += pad(p.year, 4)
+        break
+      case '06':
+        out += pad(((p.year % 100) + 100) % 100, 2)
+        break
+      case '002':
+        out += pad(p.yday, 3)
+        break
+      case '__2':
+        out += String(p.yday).padStart(3, ' ')
+        break
+      case '01':
+        out += pad(p.month, 2)
+        break
+      case '1':
+        out += String(p.month)
+        break
+      case '02':
+        out += pad(p.day, 2)
+        break
+      case '_2':
+        out += String(p.day).padStart(2, ' ')
+        break
+      case '2':
+        out += String(p.day)
+        break
+      case '15':
+        out += pad(p.hour, 2)
+        break
+      case '03':
+        out += pad(p.hour % 12 || 12, 2)
+        break
+      case '3':
+        out += String(p.hour % 12 || 12)
+        break
+      case '04':
+        out += pad(p.min, 2)
+        break
+      case '4':
+        out += String(p.min)
+        break
+      case '05':
+        out += pad(p.sec, 2)
+        break
+      case '5':
+        out += String(p.sec)
+        break
+      case 'PM':
+        out += p.hour >= 12 ? 'PM' : 'AM'
+        break
+      case 'pm':
+        out += p.hour >= 12 ? 'pm' : 'am'
+        break
       case 'frac0':
       case 'frac9': {
         let f = String(p.nsec).padStart(9, '0').slice(0, c.digits)
@@ -280,7 +392,10 @@ function format(p: Parts, layout: string): string {
 
 function parseLayout(fn: string, layout: string, value: string): bigint {
   const fail = (what: string, rest: string): never => {
-    throw builtinError(fn, `parsing time ${JSON.stringify(value)} as ${JSON.stringify(layout)}: cannot parse ${JSON.stringify(rest)} as ${JSON.stringify(what)}`)
+    throw builtinError(
+      fn,
+      `parsing time ${JSON.stringify(value)} as ${JSON.stringify(layout)}: cannot parse ${JSON.stringify(rest)} as ${JSON.stringify(what)}`,
+    )
   }
   let year = 1
   let month = 1
@@ -319,10 +434,18 @@ function parseLayout(fn: string, layout: string, value: string): bigint {
       continue
     }
     switch (c.std) {
-      case 'January': month = name(c.std, MONTHS, false) + 1; break
-      case 'Jan': month = name(c.std, MONTHS, true) + 1; break
-      case 'Monday': name(c.std, DAYS, false); break
-      case 'Mon': name(c.std, DAYS, true); break
+      case 'January':
+        month = name(c.std, MONTHS, false) + 1
+        break
+      case 'Jan':
+        month = name(c.std, MONTHS, true) + 1
+        break
+      case 'Monday':
+        name(c.std, DAYS, false)
+        break
+      case 'Mon':
+        name(c.std, DAYS, true)
+        break
       case 'MST': {
         const m = /^(UTC|GMT[+-]\d{1,2}|[A-Z]{3,5})/.exec(v)
         if (!m) fail(c.std, v)
@@ -342,18 +465,44 @@ function parseLayout(fn: string, layout: string, value: string): bigint {
         year = y >= 69 ? 1900 + y : 2000 + y
         break
       }
-      case '002': yday = num(c.std, 3, 3); break
-      case '__2': v = v.replace(/^ {1,2}/, ''); yday = num(c.std, 1, 3); break
-      case '01': month = num(c.std, 2, 2); break
-      case '1': month = num(c.std, 1, 2); break
-      case '02': day = num(c.std, 2, 2); break
-      case '_2': if (v[0] === ' ') v = v.slice(1); day = num(c.std, 1, 2); break
-      case '2': day = num(c.std, 1, 2); break
-      case '15': hour = num(c.std, 1, 2); break
-      case '03': hour = num(c.std, 2, 2); break
-      case '3': hour = num(c.std, 1, 2); break
-      case '04': min = num(c.std, 2, 2); break
-      case '4': min = num(c.std, 1, 2); break
+      case '002':
+        yday = num(c.std, 3, 3)
+        break
+      case '__2':
+        v = v.replace(/^ {1,2}/, '')
+        yday = num(c.std, 1, 3)
+        break
+      case '01':
+        month = num(c.std, 2, 2)
+        break
+      case '1':
+        month = num(c.std, 1, 2)
+        break
+      case '02':
+        day = num(c.std, 2, 2)
+        break
+      case '_2':
+        if (v[0] === ' ') v = v.slice(1)
+        day = num(c.std, 1, 2)
+        break
+      case '2':
+        day = num(c.std, 1, 2)
+        break
+      case '15':
+        hour = num(c.std, 1, 2)
+        break
+      case '03':
+        hour = num(c.std, 2, 2)
+        break
+      case '3':
+        hour = num(c.std, 1, 2)
+        break
+      case '04':
+        min = num(c.std, 2, 2)
+        break
+      case '4':
+        min = num(c.std, 1, 2)
+        break
       case '05':
       case '5': {
         sec = c.std === '05' ? num(c.std, 2, 2) : num(c.std, 1, 2)
@@ -376,7 +525,8 @@ function parseLayout(fn: string, layout: string, value: string): bigint {
       }
       case 'frac0':
       case 'frac9': {
-        const m = c.std === 'frac0' ? new RegExp(`^[.,](\\d{${c.digits}})`).exec(v) : /^[.,](\d+)/.exec(v)
+        const m =
+          c.std === 'frac0' ? new RegExp(`^[.,](\\d{${c.digits}})`).exec(v) : /^[.,](\d+)/.exec(v)
         if (!m) {
           if (c.std === 'frac9') break
           fail(c.std, v)
@@ -394,31 +544,50 @@ function parseLayout(fn: string, layout: string, value: string): bigint {
         const m = /^([+-])(\d\d)(?::?(\d\d))?(?::?(\d\d))?/.exec(v)
         if (!m) fail(c.std, v)
         const body = c.std.slice(1)
-        const want = body === '07' ? 1 : body.length <= 5 && !body.endsWith(':00:00') && body !== '070000' ? 2 : 3
+        const want =
+          body === '07'
+            ? 1
+            : body.length <= 5 && !body.endsWith(':00:00') && body !== '070000'
+              ? 2
+              : 3
         const got = m![4] !== undefined ? 3 : m![3] !== undefined ? 2 : 1
         if (got < want) fail(c.std, v)
         const used = want === 1 ? 3 : m![0].length
-        const o = Number(m![2]) * 3600 + (want >= 2 ? Number(m![3]) * 60 : 0) + (want >= 3 ? Number(m![4]) : 0)
+        const o =
+          Number(m![2]) * 3600 +
+          (want >= 2 ? Number(m![3]) * 60 : 0) +
+          (want >= 3 ? Number(m![4]) : 0)
         offset = m![1] === '-' ? -o : o
         v = v.slice(used)
       }
     }
   }
   if (v !== '') {
-    throw builtinError(fn, `parsing time ${JSON.stringify(value)}: extra text: ${JSON.stringify(v)}`)
+    throw builtinError(
+      fn,
+      `parsing time ${JSON.stringify(value)}: extra text: ${JSON.stringify(v)}`,
+    )
   }
   if (pm !== undefined) {
     if (hour > 12) fail('15', String(hour))
     if (pm && hour < 12) hour += 12
     if (!pm && hour === 12) hour = 0
   }
-  if (month < 1 || month > 12) throw builtinError(fn, `parsing time ${JSON.stringify(value)}: month out of range`)
-  if (hour > 23 || min > 59 || sec > 59) throw builtinError(fn, `parsing time ${JSON.stringify(value)}: hour, minute or second out of range`)
+  if (month < 1 || month > 12)
+    throw builtinError(fn, `parsing time ${JSON.stringify(value)}: month out of range`)
+  if (hour > 23 || min > 59 || sec > 59)
+    throw builtinError(
+      fn,
+      `parsing time ${JSON.stringify(value)}: hour, minute or second out of range`,
+    )
   let days: number
   if (yday >= 0) days = daysFromCivil(year, 1, 1) + yday - 1
   else {
-    const dim = daysFromCivil(month === 12 ? year + 1 : year, month === 12 ? 1 : month + 1, 1) - daysFromCivil(year, month, 1)
-    if (day < 1 || day > dim) throw builtinError(fn, `parsing time ${JSON.stringify(value)}: day out of range`)
+    const dim =
+      daysFromCivil(month === 12 ? year + 1 : year, month === 12 ? 1 : month + 1, 1) -
+      daysFromCivil(year, month, 1)
+    if (day < 1 || day > dim)
+      throw builtinError(fn, `parsing time ${JSON.stringify(value)}: day out of range`)
     days = daysFromCivil(year, month, day)
   }
   const local = BigInt(days) * 86400n + BigInt(hour * 3600 + min * 60 + sec)
@@ -465,17 +634,30 @@ function checkRange(fn: string, ns: bigint): bigint {
 /** `time.parse_ns(layout, value)`. */
 export function parseNs(layout: unknown, value: unknown): bigint {
   const l = str('time.parse_ns', 1, layout)
-  return checkRange('time.parse_ns', parseLayout('time.parse_ns', LAYOUTS[l] ?? l, str('time.parse_ns', 2, value)))
+  return checkRange(
+    'time.parse_ns',
+    parseLayout('time.parse_ns', LAYOUTS[l] ?? l, str('time.parse_ns', 2, value)),
+  )
 }
 
 /** `time.parse_rfc3339_ns(value)`. */
 export function parseRfc3339Ns(value: unknown): bigint {
   const v = str('time.parse_rfc3339_ns', 1, value)
-  return checkRange('time.parse_rfc3339_ns', parseLayout('time.parse_rfc3339_ns', LAYOUTS.RFC3339!, v))
+  return checkRange(
+    'time.parse_rfc3339_ns',
+    parseLayout('time.parse_rfc3339_ns', LAYOUTS.RFC3339!, v),
+  )
 }
 
 const DURATION_UNITS: Record<string, number> = {
-  ns: 1, us: 1e3, 'µs': 1e3, 'μs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9,
+  ns: 1,
+  us: 1e3,
+  µs: 1e3,
+  μs: 1e3,
+  ms: 1e6,
+  s: 1e9,
+  m: 60e9,
+  h: 3600e9,
 }
 
 /** `time.parse_duration_ns(duration)` as Go's `time.ParseDuration` ("1h30m", "-1.5s", "300ms"). */
@@ -497,7 +679,10 @@ export function parseDurationNs(duration: unknown): bigint {
     const m = /^(\d*)(?:\.(\d*))?(ns|us|µs|μs|ms|s|m|h)/.exec(s)
     if (!m || (m[1] === '' && (m[2] ?? '') === '')) {
       if (/^[\d.]+$/.test(s)) {
-        throw builtinError('time.parse_duration_ns', `time: missing unit in duration ${JSON.stringify(d)}`)
+        throw builtinError(
+          'time.parse_duration_ns',
+          `time: missing unit in duration ${JSON.stringify(d)}`,
+        )
       }
       return bad()
     }
@@ -506,7 +691,8 @@ export function parseDurationNs(duration: unknown): bigint {
     total += BigInt(m[1] || '0') * unit + (BigInt(frac || '0') * unit) / 10n ** BigInt(frac.length)
     s = s.slice(m[0].length)
   }
-  if (total > INT64_MAX) throw builtinError('time.parse_duration_ns', `time: invalid duration ${JSON.stringify(d)}`)
+  if (total > INT64_MAX)
+    throw builtinError('time.parse_duration_ns', `time: invalid duration ${JSON.stringify(d)}`)
   return neg ? -total : total
 }
 
@@ -543,12 +729,19 @@ export function timeWeekday(x: unknown): string {
  */
 export function timeAddDate(ns: unknown, years: unknown, months: unknown, days: unknown): number {
   const t = toNs('time.add_date', 1, ns)
-  const y = Math.trunc(typeof years === 'number' ? years : badOperand('time.add_date', 2, 'number', years))
-  const m = Math.trunc(typeof months === 'number' ? months : badOperand('time.add_date', 3, 'number', months))
-  const d = Math.trunc(typeof days === 'number' ? days : badOperand('time.add_date', 4, 'number', days))
+  const y = Math.trunc(
+    typeof years === 'number' ? years : badOperand('time.add_date', 2, 'number', years),
+  )
+  const m = Math.trunc(
+    typeof months === 'number' ? months : badOperand('time.add_date', 3, 'number', months),
+  )
+  const d = Math.trunc(
+    typeof days === 'number' ? days : badOperand('time.add_date', 4, 'number', days),
+  )
   const p = partsOf(t, UTC)
   const day = normDays(p.year + y, p.month + m, p.day + d)
-  const out = (BigInt(day) * 86400n + BigInt(p.hour * 3600 + p.min * 60 + p.sec)) * NS + BigInt(p.nsec)
+  const out =
+    (BigInt(day) * 86400n + BigInt(p.hour * 3600 + p.min * 60 + p.sec)) * NS + BigInt(p.nsec)
   return Number(checkRange('time.add_date', out))
 }
 
@@ -565,15 +758,27 @@ export function timeDiff(a: unknown, b: unknown): number[] {
   let hour = p2.hour - p1.hour
   let min = p2.min - p1.min
   let sec = p2.sec - p1.sec
-  if (sec < 0) { sec += 60; min-- }
-  if (min < 0) { min += 60; hour-- }
-  if (hour < 0) { hour += 24; day-- }
+  if (sec < 0) {
+    sec += 60
+    min--
+  }
+  if (min < 0) {
+    min += 60
+    hour--
+  }
+  if (hour < 0) {
+    hour += 24
+    day--
+  }
   if (day < 0) {
     const [, , d32] = civilFromDays(normDays(p1.year, p1.month, 32))
     day += 32 - d32
     month--
   }
-  if (month < 0) { month += 12; year-- }
+  if (month < 0) {
+    month += 12
+    year--
+  }
   return [year, month, day, hour, min, sec]
 }
 

@@ -10,8 +10,18 @@ const DEC = (n: number): bigint => 10n ** BigInt(n)
 const BIN = (n: number): bigint => 1n << BigInt(10 * n)
 
 const SI: Record<string, bigint> = {
-  k: DEC(3), m: DEC(6), g: DEC(9), t: DEC(12), p: DEC(15), e: DEC(18),
-  ki: BIN(1), mi: BIN(2), gi: BIN(3), ti: BIN(4), pi: BIN(5), ei: BIN(6),
+  k: DEC(3),
+  m: DEC(6),
+  g: DEC(9),
+  t: DEC(12),
+  p: DEC(15),
+  e: DEC(18),
+  ki: BIN(1),
+  mi: BIN(2),
+  gi: BIN(3),
+  ti: BIN(4),
+  pi: BIN(5),
+  ei: BIN(6),
 }
 
 // An amount: optional sign, digits with at most one point, and an exponent only when the
@@ -53,7 +63,9 @@ function toNumber([n, d]: [bigint, bigint]): number | bigint {
   if (n === 0n) return 0
   if (n % d === 0n) {
     const q = n / d
-    return q > BigInt(Number.MAX_SAFE_INTEGER) || q < -BigInt(Number.MAX_SAFE_INTEGER) ? q : Number(q)
+    return q > BigInt(Number.MAX_SAFE_INTEGER) || q < -BigInt(Number.MAX_SAFE_INTEGER)
+      ? q
+      : Number(q)
   }
   // Dividing two exactly representable doubles rounds once; reduce first so both usually are.
   let g = n < 0n ? -n : n

@@ -7,7 +7,9 @@ describe('encoding', () => {
     expect(e.base64Decode('c3ViamVjdHM/X2Q=')).toBe('subjects?_d')
     expect(e.base64IsValid('aGVsbG8')).toBe(false)
     expect(e.base64IsValid('aGVsbG8=')).toBe(true)
-    expect(() => e.base64Decode('aGV$bG8=')).toThrow('base64.decode: illegal base64 data at input byte 3')
+    expect(() => e.base64Decode('aGV$bG8=')).toThrow(
+      'base64.decode: illegal base64 data at input byte 3',
+    )
     expect(e.base64urlEncode('there')).toBe('dGhlcmU=')
     expect(e.base64urlEncodeNoPad('hello')).toBe('aGVsbG8')
     expect(e.base64urlDecode('aGVsbG8')).toBe('hello')
@@ -26,7 +28,9 @@ describe('encoding', () => {
 
   it('marshals JSON like Go: sorted keys, escaped <>&, optional indentation', () => {
     expect(e.jsonMarshal({ b: 1, a: '<&>' })).toBe('{"a":"\\u003c\\u0026\\u003e","b":1}')
-    expect(e.jsonMarshalWithOptions({ a: [1] }, { indent: '  ' })).toBe('{\n  "a": [\n    1\n  ]\n}')
+    expect(e.jsonMarshalWithOptions({ a: [1] }, { indent: '  ' })).toBe(
+      '{\n  "a": [\n    1\n  ]\n}',
+    )
     expect(e.jsonMarshalWithOptions({ a: 1 }, { pretty: false, indent: '  ' })).toBe('{"a":1}')
     expect(e.jsonUnmarshal('{"a":[1,null]}')).toEqual({ a: [1, null] })
     expect(e.jsonIsValid('{')).toBe(false)
@@ -36,10 +40,8 @@ describe('encoding', () => {
   it('reads and writes YAML, checking every document', () => {
     expect(e.yamlUnmarshal('a: [1, b]\n')).toEqual({ a: [1, 'b'] })
     expect(e.yamlMarshal({ a: 1 })).toBe('a: 1\n')
-    expect(['  test:\ntest1: hello\n', 'a: 1\n---\n\tb: 2\n', 'a: 1\n---\nb: 2\n'].map(e.yamlIsValid)).toEqual([
-      false,
-      false,
-      true,
-    ])
+    expect(
+      ['  test:\ntest1: hello\n', 'a: 1\n---\n\tb: 2\n', 'a: 1\n---\nb: 2\n'].map(e.yamlIsValid),
+    ).toEqual([false, false, true])
   })
 })

@@ -8,7 +8,11 @@ import {
   createHostBuiltins,
 } from '../../../src/engine/builtins/index.js'
 
-async function run(source: string, entrypoint: string, options: Parameters<typeof createHostBuiltins>[0]) {
+async function run(
+  source: string,
+  entrypoint: string,
+  options: Parameters<typeof createHostBuiltins>[0],
+) {
   const compiled = compile({ modules: [{ file: 'p.rego', source }], entrypoints: [entrypoint] })
   const policy = await loadPolicy(compiled.wasm, undefined, createHostBuiltins(options))
   return (policy.evaluate({}, entrypoint) as { result: unknown }[])[0]?.result
@@ -43,13 +47,16 @@ describe('createHostBuiltins', () => {
 
   it('registers builtins opa-wasm shadows under an alias as well', () => {
     const b = createHostBuiltins({ strict: true })
-    for (const name of OPA_WASM_SHADOWED) expect(b[SHADOWED_ALIAS_PREFIX + name], name).toBeTypeOf('function')
+    for (const name of OPA_WASM_SHADOWED)
+      expect(b[SHADOWED_ALIAS_PREFIX + name], name).toBeTypeOf('function')
     expect(b['verdict:sprintf']!('%v', [['a', 1]])).toBe('["a", 1]')
   })
 
   it('answers opa.runtime with what the host provides, {} by default', () => {
     expect(createHostBuiltins({ strict: true })['opa.runtime']!()).toEqual({})
-    expect(createHostBuiltins({ strict: true, runtime: { version: 'x' } })['opa.runtime']!()).toEqual({ version: 'x' })
+    expect(
+      createHostBuiltins({ strict: true, runtime: { version: 'x' } })['opa.runtime']!(),
+    ).toEqual({ version: 'x' })
   })
 
   it('keeps uuid.rfc4122 stable per key within an evaluation only', async () => {
@@ -86,6 +93,8 @@ bad := units.parse("nope")
       upper: 'ABC',
     })
     expect(await run(partial, 't/bad', { strict: false })).toBeUndefined()
-    await expect(run(partial, 't/bad', { strict: true })).rejects.toThrow('units.parse: no amount provided')
+    await expect(run(partial, 't/bad', { strict: true })).rejects.toThrow(
+      'units.parse: no amount provided',
+    )
   })
 })

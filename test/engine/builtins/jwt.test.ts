@@ -1,7 +1,11 @@
 import { generateKeyPairSync, createHmac, sign } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { JWT_VERIFIERS, createJwtDecodeVerify, jwtDecode } from '../../../src/engine/builtins/jwt.js'
+import {
+  JWT_VERIFIERS,
+  createJwtDecodeVerify,
+  jwtDecode,
+} from '../../../src/engine/builtins/jwt.js'
 import * as c from '../../../src/engine/builtins/crypto.js'
 
 interface KeyPair {
@@ -43,12 +47,25 @@ describe('jwt', () => {
 
     const cases = [
       ['RS256', 'rsa', { modulusLength: 2048 }, (d: Buffer, k: never) => sign('sha256', d, k)],
-      ['PS256', 'rsa', { modulusLength: 2048 }, (d: Buffer, k: never) => sign('sha256', d, { key: k, padding: 6, saltLength: 32 })],
-      ['ES256', 'ec', { namedCurve: 'P-256' }, (d: Buffer, k: never) => sign('sha256', d, { key: k, dsaEncoding: 'ieee-p1363' })],
+      [
+        'PS256',
+        'rsa',
+        { modulusLength: 2048 },
+        (d: Buffer, k: never) => sign('sha256', d, { key: k, padding: 6, saltLength: 32 }),
+      ],
+      [
+        'ES256',
+        'ec',
+        { namedCurve: 'P-256' },
+        (d: Buffer, k: never) => sign('sha256', d, { key: k, dsaEncoding: 'ieee-p1363' }),
+      ],
       ['EdDSA', 'ed25519', {}, (d: Buffer, k: never) => sign(null, d, k)],
     ] as const
     for (const [alg, type, opts, signer] of cases) {
-      const { publicKey, privateKey } = generateKeyPairSync(type as 'rsa', opts as never) as unknown as KeyPair
+      const { publicKey, privateKey } = generateKeyPairSync(
+        type as 'rsa',
+        opts as never,
+      ) as unknown as KeyPair
       const input = `${b64({ alg })}.${b64({ sub: 'a' })}`
       const token = `${input}.${signer(Buffer.from(input), privateKey as never).toString('base64url')}`
       const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString()
@@ -69,7 +86,9 @@ describe('jwt', () => {
     expect(dv(tok, { secret: 's' })[0]).toBe(false)
     expect(dv(tok, { secret: 's', aud: 'a', time: 1_900_000_000_000_000_000 })[0]).toBe(false)
     expect(dv(tok, { secret: 's', aud: 'a', alg: 'RS256' })[0]).toBe(false)
-    expect(() => dv(tok, { secret: 's', foo: 1 })).toThrow('unknown token validation constraint: foo')
+    expect(() => dv(tok, { secret: 's', foo: 1 })).toThrow(
+      'unknown token validation constraint: foo',
+    )
   })
 })
 
@@ -78,7 +97,9 @@ describe('crypto', () => {
     expect(c.md5('abc')).toBe('900150983cd24fb0d6963f7d28e17f72')
     expect(c.sha1('abc')).toBe('a9993e364706816aba3e25717850c26c9cd0d89d')
     expect(c.sha256('')).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855')
-    expect(c.hmacSha256('data', 'key')).toBe(createHmac('sha256', 'key').update('data').digest('hex'))
+    expect(c.hmacSha256('data', 'key')).toBe(
+      createHmac('sha256', 'key').update('data').digest('hex'),
+    )
     expect(c.hmacEqual('aa', 'aa')).toBe(true)
     expect(c.hmacEqual('aa', 'ab')).toBe(false)
   })

@@ -10,13 +10,18 @@ describe('net', () => {
     expect(n.cidrContains('10.0.0.0/8', '::1')).toBe(false)
     expect(n.cidrIntersects('192.168.0.0/16', '192.168.1.0/24')).toBe(true)
     expect(n.cidrIsValid('10.0.0.0/33')).toBe(false)
-    expect(() => n.cidrContains('not-a-cidr', '1.1.1.1')).toThrow('invalid CIDR address: not-a-cidr')
+    expect(() => n.cidrContains('not-a-cidr', '1.1.1.1')).toThrow(
+      'invalid CIDR address: not-a-cidr',
+    )
   })
 
   it('expands and merges blocks', () => {
     expect(n.cidrExpand('192.168.1.0/31')).toEqual(['192.168.1.0', '192.168.1.1'])
     expect(n.cidrExpand('2001:db8::/127')).toEqual(['2001:db8::', '2001:db8::1'])
-    expect(n.cidrMerge(['192.0.128.0/24', '192.0.129.0/24', '10.0.0.1'])).toEqual(['10.0.0.1/32', '192.0.128.0/23'])
+    expect(n.cidrMerge(['192.0.128.0/24', '192.0.129.0/24', '10.0.0.1'])).toEqual([
+      '10.0.0.1/32',
+      '192.0.128.0/23',
+    ])
   })
 
   it('pairs matching keys in cidr_contains_matches', () => {

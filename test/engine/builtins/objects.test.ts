@@ -60,7 +60,9 @@ describe('misc', () => {
     const uuid = m.createUuid()
     expect(uuid('a')).toBe(uuid('a'))
     expect(uuid('a')).not.toBe(uuid('b'))
-    expect(uuid('a')).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+    expect(uuid('a')).toMatch(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    )
     const rand = m.createRandIntn()
     const v = rand('k', 10)
     expect(v).toBeGreaterThanOrEqual(0)
@@ -69,7 +71,10 @@ describe('misc', () => {
   })
 
   it('parses UUIDs', () => {
-    expect(m.uuidParse('00000000-0000-4000-8000-000000000000')).toEqual({ version: 4, variant: 'RFC4122' })
+    expect(m.uuidParse('00000000-0000-4000-8000-000000000000')).toEqual({
+      version: 4,
+      variant: 'RFC4122',
+    })
     expect(m.uuidParse('nope')).toBeUndefined()
   })
 

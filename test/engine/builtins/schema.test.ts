@@ -24,7 +24,10 @@ describe('schema', () => {
 
   it('matches documents and reports each failing field', () => {
     expect(jsonMatchSchema({ id: 1, tags: ['a'], ref: 'DE' }, schema)).toEqual([true, []])
-    const [ok, errs] = jsonMatchSchema({ id: 0, name: 'long', tags: ['a', 'a', 'c'], ref: 'x', extra: 1 }, schema)
+    const [ok, errs] = jsonMatchSchema(
+      { id: 0, name: 'long', tags: ['a', 'a', 'c'], ref: 'x', extra: 1 },
+      schema,
+    )
     expect(ok).toBe(false)
     expect(errs.map((e) => `${e.field}:${e.type}`).sort()).toEqual([
       '(root):additional_property_not_allowed',

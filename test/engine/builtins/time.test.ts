@@ -59,14 +59,22 @@ describe('time', () => {
   it('adds dates with Go normalisation and range checks', () => {
     const oct31 = Number(t.parseNs('2006-01-02', '2021-10-31'))
     expect(t.timeFormat(t.timeAddDate(oct31, 0, 1, 0))).toBe('2021-12-01T00:00:00Z')
-    expect(message(() => t.timeAddDate(0, 2262, 1, 1))).toBe('time.add_date: time outside of valid range')
+    expect(message(() => t.timeAddDate(0, 2262, 1, 1))).toBe(
+      'time.add_date: time outside of valid range',
+    )
   })
 
   it('diffs calendar fields, borrowing days from the earlier month', () => {
     const L = '2006-01-02'
-    expect(t.timeDiff(t.parseNs(L, '2020-02-02'), t.parseNs(L, '2020-03-01'))).toEqual([0, 0, 28, 0, 0, 0])
-    expect(t.timeDiff(t.parseNs(L, '2021-03-01'), t.parseNs(L, '2021-02-02'))).toEqual([0, 0, 27, 0, 0, 0])
-    expect(t.timeDiff(t.parseNs(L, '2004-02-29'), t.parseNs(L, '2005-03-01'))).toEqual([1, 0, 1, 0, 0, 0])
+    expect(t.timeDiff(t.parseNs(L, '2020-02-02'), t.parseNs(L, '2020-03-01'))).toEqual([
+      0, 0, 28, 0, 0, 0,
+    ])
+    expect(t.timeDiff(t.parseNs(L, '2021-03-01'), t.parseNs(L, '2021-02-02'))).toEqual([
+      0, 0, 27, 0, 0, 0,
+    ])
+    expect(t.timeDiff(t.parseNs(L, '2004-02-29'), t.parseNs(L, '2005-03-01'))).toEqual([
+      1, 0, 1, 0, 0, 0,
+    ])
     expect(t.timeDiff([61_000_000_000n, 'UTC'], [0n, 'Asia/Shanghai'])).toEqual([0, 0, 0, 0, 1, 1])
   })
 })

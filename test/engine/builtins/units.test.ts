@@ -36,8 +36,12 @@ describe('units', () => {
   it('reports OPA errors', () => {
     expect(message(() => unitsParse(''))).toBe('units.parse: no amount provided')
     expect(message(() => unitsParse('G'))).toBe('units.parse: no amount provided')
-    expect(message(() => unitsParse('0.0.0'))).toBe('units.parse: could not parse amount to a number')
-    expect(message(() => unitsParse(' 327Mi '))).toBe('units.parse: spaces not allowed in resource strings')
+    expect(message(() => unitsParse('0.0.0'))).toBe(
+      'units.parse: could not parse amount to a number',
+    )
+    expect(message(() => unitsParse(' 327Mi '))).toBe(
+      'units.parse: spaces not allowed in resource strings',
+    )
     expect(message(() => unitsParse('10e10000000Ei'))).toBe('units.parse: exponent too large')
   })
 
