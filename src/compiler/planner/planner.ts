@@ -733,15 +733,17 @@ export class Planner {
    * virtual document of that prefix merged with base data.
    */
   #dataRef(ops: Term[], at: Term | undefined, iter: OpIter): void {
-    let node = this.#trie
-    const path: string[] = []
-    let i = 0
+    this.#dataFrom(this.#trie, [], ops, 0, at, iter)
+  }
+
+  #dataFrom(node: TrieNode, path: string[], ops: Term[], i: number, at: Term | undefined, iter: OpIter): void {
+    const overridden = (): boolean => this.#ctx.dataOverrides.some((o) => isPrefix(o, path))
     for (; i < ops.length; i++) {
-      if (node.set) break
-      if (this.#ctx.dataOverrides.some((o) => isPrefix(o, path))) break
+      if (node.set || overridden()) break
       const op = ops[i]!
       // Rule names are strings: another scalar key can only address base data.
       if (op.type === 'number' || op.type === 'boolean' || op.type === 'null') return this.#walk(DATA_LOCAL, ops, iter, true)
+      if (op.type === 'var' && !this.#bound(op.value)) return this.#dataIterate(node, path, ops, i, at, iter)
       if (op.type !== 'string') break
       const child = node.children.get(op.value)
       if (!child) {
@@ -749,9 +751,9 @@ export class Planner {
         return this.#walk(DATA_LOCAL, ops, iter, true)
       }
       node = child
-      path.push(op.value)
+      path = [...path, op.value]
     }
-    if (this.#ctx.dataOverrides.some((o) => isPrefix(o, path))) return this.#walk(DATA_LOCAL, ops, iter)
+    if (overridden()) return this.#walk(DATA_LOCAL, ops, iter)
     if (node.set) {
       if (node.set.kind === 'function') fail(`unsupported: function ${['data', ...path].join('.')} used as a value`, at?.location ?? this.#loc)
       const result = this.#local()
@@ -768,6 +770,42 @@ export class Planner {
     }
     const doc = this.#virtual(node, path)
     this.#walk(doc, ops.slice(i), iter)
+  }
+
+  /**
+   * `data.a[x]…` with `x` unbound at a node of the rule trie: one alternative per child (the
+   * rest of the ref goes on from there, so only the rules it names are evaluated), and a scan
+   * over the base data's other keys.
+   */
+  #dataIterate(node: TrieNode, path: string[], ops: Term[], i: number, at: Term | undefined, iter: OpIter): void {
+    const name = (ops[i] as { value: string }).value
+    for (const [key, child] of node.children) {
+      if (child.set?.kind === 'function') continue
+      const block = this.#nested(() => {
+        this.#env.set(name, this.#toLocal(this.#str(key)))
+        this.#dataFrom(child, [...path, key], ops, i + 1, at, iter)
+      })
+      this.#emit({ type: 'BlockStmt', blocks: [block] })
+    }
+    const base = this.#nested(() => {
+      let doc: Local = DATA_LOCAL
+      for (const p of path) {
+        const t = this.#local()
+        this.#emit({ type: 'DotStmt', source: { type: 'local', value: doc }, key: this.#str(p), target: t })
+        doc = t
+      }
+      const k = this.#local()
+      const v = this.#local()
+      const scan = this.#nested(() => {
+        for (const key of node.children.keys()) {
+          this.#emit({ type: 'NotEqualStmt', a: { type: 'local', value: k }, b: this.#str(key) })
+        }
+        this.#env.set(name, k)
+        this.#walk(v, ops.slice(i + 1), iter, true)
+      })
+      this.#emit({ type: 'ScanStmt', source: doc, key: k, value: v, block: scan })
+    })
+    this.#emit({ type: 'BlockStmt', blocks: [base] })
   }
 
   /** The document at a trie node: its rules' values merged over the base data at `path`. */

@@ -723,21 +723,20 @@ const STAGES: Stage<Context>[] = [
         const out = new Set<string>()
         const visit = (t: Term): Term => {
           if (t.type !== 'ref' || t.value[0]?.type !== 'var' || t.value[0].value !== 'data') return t
-          const prefix: string[] = []
+          // A rule is reached when each ref operand matches its path: strings by value,
+          // anything else (a var, a computed key) possibly; scalars of other types never.
           const ops = t.value.slice(1)
-          for (const x of ops) {
-            if (x.type !== 'string') break
-            prefix.push(x.value)
-          }
-          // A number, boolean or null key after the prefix can only address base data.
-          const next = ops[prefix.length]
-          const scalarNext = next !== undefined && (next.type === 'number' || next.type === 'boolean' || next.type === 'null')
           for (const [k2, other] of ctx.rules) {
             const p = other.path
-            const n = Math.min(p.length, prefix.length)
-            if (!p.slice(0, n).every((x, i) => x === prefix[i])) continue
-            if (p.length > prefix.length && scalarNext) continue
-            out.add(k2)
+            const n = Math.min(p.length, ops.length)
+            let match = true
+            for (let j = 0; j < n && match; j++) {
+              const op = ops[j]!
+              if (op.type === 'string') match = op.value === p[j]
+              else if (op.type === 'number' || op.type === 'boolean' || op.type === 'null') match = false
+              else if (op.type === 'array' || op.type === 'object' || op.type === 'set') match = false
+            }
+            if (match) out.add(k2)
           }
           return t
         }
