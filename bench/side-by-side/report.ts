@@ -55,6 +55,14 @@ export interface ProbeReport {
   rejected: number
 }
 
+/** Audit events the sidecar published to JetStream against the decisions it made. */
+export interface AuditReport {
+  target: string
+  decisions: number
+  /** Messages the target added to the audit stream; -1 when the stream could not be read. */
+  events: number
+}
+
 /** The whole run. */
 export interface BenchReport {
   startedAt: string
@@ -65,6 +73,7 @@ export interface BenchReport {
   skipped: { target: string; reason: string }[]
   phases: PhaseReport[]
   probes: ProbeReport[]
+  audit: AuditReport[]
   ratios: RatioReport[]
 }
 
@@ -156,6 +165,10 @@ export function toMarkdown(r: BenchReport): string {
   if (r.probes.length > 0) {
     const list = r.probes.map((p) => `${p.target} rejected ${p.rejected}/${p.forged}`).join(', ')
     lines.push('', `Forged-token probe (untrusted key, trusted kid): ${list}.`)
+  }
+  if (r.audit.length > 0) {
+    const list = r.audit.map((a) => `${a.target} ${a.events}/${a.decisions}`).join(', ')
+    lines.push('', `Audit events in JetStream / decisions made: ${list}.`)
   }
   const bad = r.phases.filter((p) => p.wrong > 0 || p.errors > 0)
   if (bad.length > 0) {

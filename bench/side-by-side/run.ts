@@ -17,13 +17,15 @@ import { cpus, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { jetstreamManager } from '@nats-io/jetstream'
+import { connect as natsConnect } from '@nats-io/transport-node'
 import { startNatsServer } from '../../test/helpers/nats-server.js'
 import type { NatsServerHandle } from '../../test/helpers/nats-server.js'
 import { BENCH_AUDIENCE, BENCH_ISSUER, CASES, buildRequests, createBenchIssuer } from './fixtures.js'
 import type { BenchIssuer, BenchRequest } from './fixtures.js'
 import type { WorkerCommand, WorkerReply, WorkerResult } from './load-worker.js'
 import { TokenMode, ratios, summarize, toMarkdown } from './report.js'
-import type { BenchReport, PhaseReport, ProbeReport } from './report.js'
+import type { AuditReport, BenchReport, PhaseReport, ProbeReport } from './report.js'
 import { CERBOS_BIN, REPO_ROOT, startCerbos, startEcho, startVerdict } from './servers.js'
 import type { ServerProcess } from './servers.js'
 import { TargetKind } from './targets.js'
@@ -62,6 +64,9 @@ const SMOKE: Settings = {
   warmupMs: 200,
   warmupMax: 100,
 }
+
+/** The sidecar's default audit stream (src/audit). */
+const AUDIT_STREAM = 'VERDICT_AUDIT'
 
 const MACHINE_NOTE =
   'Servers and load-generating clients share this machine\'s cores, loopback only: absolute numbers ' +
@@ -161,16 +166,22 @@ async function measureTarget(
   tokens: { firstSight: Map<number, BenchRequest[]>; cached: BenchRequest[]; forged: BenchRequest[] },
   phases: PhaseReport[],
   probes: ProbeReport[],
-): Promise<void> {
+): Promise<number> {
   const server = await plan.start()
   let clients: LoadClients | undefined
+  // Every answered call is a decision, and with audit on each must become one event.
+  let decisions = 0
+  const count = (results: WorkerResult[]) => {
+    for (const r of results) decisions += r.ok + r.wrong
+    return results
+  }
   try {
     clients = await LoadClients.connect(s.workers, plan.kind, server.address)
-    await clients.run(tokens.cached, 16, s.warmupMax, s.warmupMs, false)
+    count(await clients.run(tokens.cached, 16, s.warmupMax, s.warmupMs, false))
     if (plan.kind !== TargetKind.ECHO) {
       // Proof that the target verifies signatures at all: a target that only decodes the JWT
       // would be fast and wrong.
-      const forged = await clients.run(tokens.forged, 1, tokens.forged.length, 10_000, true)
+      const forged = count(await clients.run(tokens.forged, 1, tokens.forged.length, 10_000, true))
       const sum = (k: 'ok' | 'errors') => forged.reduce((n, r) => n + r[k], 0)
       probes.push({ target: plan.label, forged: tokens.forged.length, rejected: sum('ok') + sum('errors') })
     }
@@ -179,7 +190,7 @@ async function measureTarget(
         const distinct = mode === TokenMode.FIRST_SIGHT
         const reqs = distinct ? tokens.firstSight.get(c)! : tokens.cached
         const before = server.cpuMs()
-        const results = await clients.run(reqs, c, distinct ? reqs.length : s.cachedMax, s.durationMs, distinct)
+        const results = count(await clients.run(reqs, c, distinct ? reqs.length : s.cachedMax, s.durationMs, distinct))
         const cpu = server.cpuMs() - before
         const p = summarize({ target: plan.label, tokens: mode, concurrency: c }, results, cpu)
         phases.push(p)
@@ -188,7 +199,23 @@ async function measureTarget(
     }
   } finally {
     clients?.close()
+    // Stopping the sidecar flushes its audit sink.
     await server.stop()
+  }
+  return decisions
+}
+
+/** Messages in the audit stream so far, or -1 when it cannot be read. */
+async function auditEvents(url: string): Promise<number> {
+  const nc = await natsConnect({ servers: url })
+  try {
+    const jsm = await jetstreamManager(nc)
+    const info = await jsm.streams.info(AUDIT_STREAM)
+    return info.state.messages
+  } catch {
+    return -1
+  } finally {
+    await nc.close()
   }
 }
 
@@ -214,6 +241,7 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
   const skipped: BenchReport['skipped'] = []
   const phases: PhaseReport[] = []
   const probes: ProbeReport[] = []
+  const audit: AuditReport[] = []
   let nats: NatsServerHandle | undefined
   try {
     log(`minting tokens (${Object.values(s.firstSight).reduce((a, b) => a + b, 0)} first-sight)`)
@@ -235,7 +263,14 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
     const policyDir = join(dir, 'cerbos-policies')
     await cp(join(REPO_ROOT, 'bench', 'cerbos', 'policies'), policyDir, { recursive: true })
 
-    const verdictOpts = { bundle, jwks: issuer.jwksPath, issuer: BENCH_ISSUER, audience: BENCH_AUDIENCE, nats: nats.url }
+    const verdictOpts = {
+      bundle,
+      jwks: issuer.jwksPath,
+      issuer: BENCH_ISSUER,
+      audience: BENCH_AUDIENCE,
+      nats: nats.url,
+      auditSpool: join(dir, 'audit-spool'),
+    }
     const both = [TokenMode.FIRST_SIGHT, TokenMode.CACHED]
     const plans: TargetPlan[] = [
       { label: 'echo', kind: TargetKind.ECHO, tokenModes: [TokenMode.NONE], start: startEcho },
@@ -264,7 +299,11 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
     for (const plan of plans) {
       log(`measuring ${plan.label}`)
       try {
-        await measureTarget(plan, s, tokens, phases, probes)
+        const before = plan.kind === TargetKind.VERDICT ? Math.max(0, await auditEvents(nats.url)) : 0
+        const decisions = await measureTarget(plan, s, tokens, phases, probes)
+        if (plan.kind === TargetKind.VERDICT) {
+          audit.push({ target: plan.label, decisions, events: (await auditEvents(nats.url)) - before })
+        }
       } catch (err) {
         const reason = err instanceof Error ? err.message.split('\n')[0]!.slice(0, 300) : String(err)
         if (plan.label === 'cerbos' && reason.includes('ENOENT')) {
@@ -287,6 +326,7 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
     skipped,
     phases,
     probes,
+    audit,
     ratios: ratios(phases),
   }
   const md = toMarkdown(report)

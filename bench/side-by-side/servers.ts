@@ -138,6 +138,8 @@ export interface VerdictServerOptions {
   /** `host:port` or `unix:///path`. */
   grpc: string
   nats?: string
+  /** Audit spool directory, so no spool of an earlier run is replayed into this one. */
+  auditSpool?: string
 }
 
 /**
@@ -157,6 +159,7 @@ export async function startVerdict(o: VerdictServerOptions): Promise<ServerProce
     '--service', 'bench',
     '--log-level', 'info',
     ...(o.nats ? ['--nats', o.nats] : []),
+    ...(o.auditSpool ? ['--audit-spool', o.auditSpool] : []),
   ]
   const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
   const log = capture(child)

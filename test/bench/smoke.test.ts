@@ -17,7 +17,7 @@ const out = mkdtempSync(join(tmpdir(), 'verdict-bench-smoke-'))
 afterAll(() => rmSync(out, { recursive: true, force: true }))
 
 describe('Bench smoke', () => {
-  it('measures echo, Verdict and Cerbos with zero wrong answers', () => {
+  it('measures echo, Verdict and Cerbos with zero wrong answers and full audit', () => {
     const run = spawnSync(process.execPath, ['--import', 'tsx', 'bench/side-by-side/run.ts', '--smoke', '--out', out], {
       cwd: repo,
       encoding: 'utf8',
@@ -41,6 +41,8 @@ describe('Bench smoke', () => {
       expect(probe, `${target} forged-token probe`).toBeDefined()
       expect(probe!.rejected).toBe(probe!.forged)
     }
+    const audit = report.audit.find((a) => a.target === 'verdict')
+    expect(audit?.events, 'every Verdict decision reaches the audit stream').toBe(audit?.decisions)
     // Optional rows (Verdict over a unix socket) are either measured right or listed as skipped.
     for (const p of report.phases) expect(p.wrong).toBe(0)
     expect(report.ratios.some((r) => r.baseline === 'echo')).toBe(true)
