@@ -168,6 +168,20 @@ by_team.extra := 1
     ])
   })
 
+  it('iterates packages statically for data refs with a variable, plus base data keys', () => {
+    const a = 'package apps.a\nallow := true'
+    const b = 'package apps.b\nallow := false\nbroken := 1 / 0 if input.never'
+    const ir = planOf([a, b], { query: 'data.apps[name].allow = v' })
+    const rows = evalPlan(ir, 'q', {}, { apps: { c: { allow: 'base' } } })
+    expect(rows).toEqual([
+      { name: 'a', v: true },
+      { name: 'b', v: false },
+      { name: 'c', v: 'base' },
+    ])
+    // Only the rules named by the ref are planned, not every rule under data.apps.
+    expect(ir.funcs.funcs.map((f) => f.name).sort()).toEqual(['g0.data.apps.a.allow', 'g0.data.apps.b.allow'])
+  })
+
   it('reports an undefined function with its position', () => {
     expect(() => planOf(['package t\np := nope(1)'], { entrypoints: ['t/p'] })).toThrow(
       expect.objectContaining({ code: 'rego_type_error', message: expect.stringContaining('test-0.rego:2:6') }),
