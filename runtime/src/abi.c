@@ -131,12 +131,14 @@ static void sb_int(SB *s, i32 v) {
   while (n) { o[0] = t[--n]; sb_put(s, o); }
 }
 
-/* Abort with "<file>:<row>:<col>: <code>: <message>" (location omitted when file is null). */
+/*
+ * Abort with "<file>:<row>: <code>: <message>" (location omitted when file is null): the form of
+ * OPA's own evaluation errors, which policies' tests and the conformance cases match on.
+ */
 void vd_runtime_error(const char *file, i32 row, i32 col, const char *code, const char *msg) {
   SB s = {errbuf, 0};
   if (file) {
-    sb_put(&s, file); sb_put(&s, ":"); sb_int(&s, row); sb_put(&s, ":"); sb_int(&s, col);
-    sb_put(&s, ": ");
+    sb_put(&s, file); sb_put(&s, ":"); sb_int(&s, row); sb_put(&s, ": ");
   }
   sb_put(&s, code);
   sb_put(&s, ": ");

@@ -110,16 +110,17 @@ export function interpretValue(value: unknown): Decision {
   return decision
 }
 
-const ABORT = /^(?:(.+?):(\d+):(\d+): )?([a-z][a-z0-9_]*): ([\s\S]*)$/
+const ABORT = /^(?:(.+?):(\d+)(?::(\d+))?: )?([a-z][a-z0-9_]*): ([\s\S]*)$/
 
 /**
- * Parses an `opa_abort` message of the form `[file:row:col: ]<code>: <message>`. Messages that
+ * Parses an `opa_abort` message of the form `[file:row[:col]: ]<code>: <message>` (Verdict's
+ * modules write `file:row:` like OPA's errors). Messages that
  * do not match keep their text under the code `eval_error`.
  */
 export function parseAbortMessage(text: string): EvaluationError {
   const m = ABORT.exec(text)
   if (m === null) return { code: 'eval_error', message: text }
   const error: EvaluationError = { code: m[4]!, message: m[5]! }
-  if (m[1] !== undefined) error.location = { file: m[1], row: Number(m[2]), col: Number(m[3]) }
+  if (m[1] !== undefined) error.location = { file: m[1], row: Number(m[2]), col: m[3] === undefined ? 0 : Number(m[3]) }
   return error
 }

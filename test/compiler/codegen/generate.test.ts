@@ -47,7 +47,7 @@ describe('generate', () => {
   it('treats a failing builtin as undefined unless strict', async () => {
     expect((await load(arith('div', 1, 0))).evaluate({})).toEqual([])
     const strict = await load(arith('div', 1, 0), { strictBuiltinErrors: true })
-    expect(() => strict.evaluate({})).toThrow('test.rego:3:1: eval_builtin_error: div: divide by zero')
+    expect(() => strict.evaluate({})).toThrow('test.rego:3: eval_builtin_error: div: divide by zero')
     const typeErr = await load(arith('plus', 'a', 1), { strictBuiltinErrors: true })
     expect(() => typeErr.evaluate({})).toThrow('eval_type_error: plus: operand 1 must be number but got string')
   })
@@ -115,7 +115,7 @@ describe('generate', () => {
       ])],
     })
     const pol = await load(p)
-    expect(() => pol.evaluate({})).toThrow('test.rego:7:3: eval_conflict_error: complete rules must not produce multiple outputs')
+    expect(() => pol.evaluate({})).toThrow('test.rego:7: eval_conflict_error: complete rules must not produce multiple outputs')
   })
 
   it('aborts on conflicting object keys', async () => {
