@@ -114,11 +114,10 @@ export function hexEncode(x: unknown): string {
 export function hexDecode(x: unknown): string {
   const s = str('hex.decode', 1, x)
   const bad = /[^0-9a-fA-F]/.exec(s)
-  if (bad)
-    throw builtinError(
-      'hex.decode',
-      `encoding/hex: invalid byte: U+${bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')} ${JSON.stringify(bad[0]).replaceAll('"', "'")}`,
-    )
+  if (bad) {
+    const cp = bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')
+    throw builtinError('hex.decode', `encoding/hex: invalid byte: U+${cp} '${bad[0]}'`)
+  }
   if (s.length % 2 !== 0) throw builtinError('hex.decode', 'encoding/hex: odd length hex string')
   return Buffer.from(s, 'hex').toString('utf8')
 }

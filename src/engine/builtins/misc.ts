@@ -100,7 +100,10 @@ export function uuidParse(x: unknown): Record<string, unknown> | undefined {
   return out
 }
 
-/** `rand.intn(str, n)`: a random integer in [0, n), the same for the same key within one evaluation. */
+/**
+ * `rand.intn(str, n)`: a random integer in [0, n), the same for the same key within one
+ * evaluation.
+ */
 export function createRandIntn(cache: () => Map<string, unknown> = constantMap()) {
   return (k: unknown, n: unknown): number => {
     const key = str('rand.intn', 1, k)

@@ -214,8 +214,9 @@ export function trimSuffix(s: unknown, p: unknown): string {
 }
 
 // Go's unicode.IsSpace.
-const SPACE =
-  /^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g
+const SPACE_CLASS =
+  '[\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]'
+const SPACE = new RegExp(`^${SPACE_CLASS}+|${SPACE_CLASS}+$`, 'g')
 
 /** `trim_space(value)`: leading and trailing Unicode white space. */
 export function trimSpace(s: unknown): string {

@@ -103,7 +103,9 @@ const zoneCache = new Map<string, Zone>()
 function fmtOffset(off: number, sep: string): string {
   const sign = off < 0 ? '-' : '+'
   const a = Math.abs(off)
-  return `${sign}${String(Math.floor(a / 3600)).padStart(2, '0')}${sep}${String(Math.floor((a % 3600) / 60)).padStart(2, '0')}`
+  const hh = String(Math.floor(a / 3600)).padStart(2, '0')
+  const mm = String(Math.floor((a % 3600) / 60)).padStart(2, '0')
+  return `${sign}${hh}${sep}${mm}`
 }
 
 function loadZone(name: string, fn: string): Zone {
