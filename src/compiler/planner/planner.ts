@@ -744,6 +744,7 @@ export class Planner {
       // Rule names are strings: another scalar key can only address base data.
       if (op.type === 'number' || op.type === 'boolean' || op.type === 'null') return this.#walk(DATA_LOCAL, ops, iter, true)
       if (op.type === 'var' && !this.#bound(op.value)) return this.#dataIterate(node, path, ops, i, at, iter)
+      if (op.type !== 'string' && !this.#isPattern(op)) return this.#dataSelect(node, path, ops, i, at, iter)
       if (op.type !== 'string') break
       const child = node.children.get(op.value)
       if (!child) {
@@ -770,6 +771,36 @@ export class Planner {
     }
     const doc = this.#virtual(node, path)
     this.#walk(doc, ops.slice(i), iter)
+  }
+
+  /**
+   * `data.a[k]…` with a computed key: the child rule named by the key's value, or else the
+   * base data under that key; rules the key does not name are not evaluated.
+   */
+  #dataSelect(node: TrieNode, path: string[], ops: Term[], i: number, at: Term | undefined, iter: OpIter): void {
+    this.#term(ops[i]!, (key) => {
+      for (const [name, child] of node.children) {
+        if (child.set?.kind === 'function') continue
+        const block = this.#nested(() => {
+          this.#emit({ type: 'EqualStmt', a: key, b: this.#str(name) })
+          this.#dataFrom(child, [...path, name], ops, i + 1, at, iter)
+        })
+        this.#emit({ type: 'BlockStmt', blocks: [block] })
+      }
+      const base = this.#nested(() => {
+        for (const name of node.children.keys()) this.#emit({ type: 'NotEqualStmt', a: key, b: this.#str(name) })
+        let doc: Local = DATA_LOCAL
+        for (const p of path) {
+          const t = this.#local()
+          this.#emit({ type: 'DotStmt', source: { type: 'local', value: doc }, key: this.#str(p), target: t })
+          doc = t
+        }
+        const t = this.#local()
+        this.#emit({ type: 'DotStmt', source: { type: 'local', value: doc }, key, target: t })
+        this.#walk(t, ops.slice(i + 1), iter, true)
+      })
+      this.#emit({ type: 'BlockStmt', blocks: [base] })
+    })
   }
 
   /**

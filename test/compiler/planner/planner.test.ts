@@ -180,6 +180,10 @@ by_team.extra := 1
     ])
     // Only the rules named by the ref are planned, not every rule under data.apps.
     expect(ir.funcs.funcs.map((f) => f.name).sort()).toEqual(['g0.data.apps.a.allow', 'g0.data.apps.b.allow'])
+    const ir2 = planOf([a, b], { query: 'v := data.apps[input.app].allow' })
+    expect(evalPlan(ir2, 'q', { app: 'b' })).toEqual([{ v: false }])
+    expect(evalPlan(ir2, 'q', { app: 'c' }, { apps: { c: { allow: 'base' } } })).toEqual([{ v: 'base' }])
+    expect(ir2.funcs.funcs.map((f) => f.name).sort()).toEqual(['g0.data.apps.a.allow', 'g0.data.apps.b.allow'])
   })
 
   it('reports an undefined function with its position', () => {
