@@ -179,6 +179,40 @@ void vd_builtin_error_check(const char *file, i32 row, i32 col) {
   if (bi_code) vd_runtime_error(file, row, col, bi_code, bi_msg);
 }
 
+/*
+ * Strict mode, host builtins: the host cannot unwind through the module with a location, so it
+ * reports a failure as the value {"__verdict_builtin_error__": {"code": c, "message": m}} and the
+ * generated code calls this after every host call, turning it into a located runtime error.
+ */
+V *vd_cstr(const char *s);
+static char host_code[64];
+static char host_msg[512];
+
+static int copy_str(V *v, char *out, u32 cap) {
+  if (!v || v->type != T_STR) return 0;
+  VStr *s = (VStr *)v;
+  u32 n = s->len < cap - 1 ? s->len : cap - 1;
+  vd_memcpy(out, s->s, n);
+  out[n] = 0;
+  return 1;
+}
+
+V *vd_host_error_check(V *r, const char *file, i32 row, i32 col) {
+  if (!r || r->type != T_OBJ || ((VObj *)r)->len != 1) return r;
+  VObj *o = (VObj *)r;
+  static const char marker[] = "__verdict_builtin_error__";
+  VStr *k = (VStr *)o->k[0];
+  if (k->type != T_STR || k->len != sizeof(marker) - 1) return r;
+  for (u32 i = 0; i < k->len; i++) if (k->s[i] != marker[i]) return r;
+  V *e = o->v[0];
+  if (!copy_str(vd_object_get(e, vd_cstr("code")), host_code, sizeof(host_code)))
+    vd_memcpy(host_code, "eval_builtin_error", sizeof("eval_builtin_error"));
+  if (!copy_str(vd_object_get(e, vd_cstr("message")), host_msg, sizeof(host_msg)))
+    host_msg[0] = 0;
+  vd_runtime_error(file, row, col, host_code, host_msg);
+  return 0;
+}
+
 /* ---------- `with`: upsert value at path (strings) inside a copy of base ---------- */
 
 V *vd_with_upsert(V *base, V *path, V *v) {

@@ -690,6 +690,11 @@ class FnCtx {
     fb.i32Const(id).i32Const(0)
     for (const a of s.args) this.operand(a)
     fb.call(this.rf(`opa_builtin${s.args.length}`))
+    if (this.g.opts.strictBuiltinErrors) {
+      // Verdict's host reports strict errors as a marker value; raise it here, with the location.
+      this.loc(s)
+      fb.call(this.rf('vd_host_error_check'))
+    }
     if (this.g.opts.isVoid(s.func)) {
       fb.op(Op.drop)
       return
