@@ -563,6 +563,35 @@ function checkHead(r: CompiledRule, sc: SafetyCtx): void {
   }
 }
 
+/** Reports `declared var x unused` for a `some x` whose var occurs nowhere else in the rule. */
+function checkUnusedSome(r: CompiledRule, ds: Diagnostic[]): void {
+  const count = new Map<string, number>()
+  const countTerm = (t: Term): void => {
+    mapTerm(t, (x) => {
+      if (x.type === 'var') count.set(x.value, (count.get(x.value) ?? 0) + 1)
+      return x
+    })
+  }
+  const decls: { name: string; location: Location }[] = []
+  const visitBody = (body: Body): void => {
+    for (const e of body) {
+      const s = exprShape(e)
+      if (s.kind === 'some') for (const v of s.decl.vars) decls.push({ name: v.value, location: v.location })
+      mapBody([e], (t) => {
+        if (t.type === 'var') count.set(t.value, (count.get(t.value) ?? 0) + 1)
+        return t
+      })
+    }
+  }
+  visitBody(r.body)
+  for (const t of [r.key, r.value, ...(r.args ?? []), ...(r.keys ?? [])]) if (t) countTerm(t)
+  for (const d of decls) {
+    if ((count.get(d.name) ?? 0) <= 1) {
+      ds.push({ code: 'rego_compile_error', message: `declared var ${d.name} unused`, location: d.location })
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reassignment
 
@@ -785,6 +814,7 @@ const STAGES: Stage<Context>[] = [
           if (r.key) termVars(r.key, extra)
           for (const k of r.keys ?? []) termVars(k, extra)
           termVars(r.value, extra)
+          checkUnusedSome(r, ctx.diagnostics)
           r.body = orderBody(r.body, bound, sc, extra)
           checkHead(r, sc)
         })

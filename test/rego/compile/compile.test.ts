@@ -116,6 +116,14 @@ r.s.t := 3
     })
   })
 
+  it('reports a some-declared var that is never used', () => {
+    expect(errorOf(() => compile('package t\np if {\n  some x\n  input.a\n}'))).toMatchObject({
+      code: 'rego_compile_error',
+      message: 'declared var x unused',
+      row: 3,
+    })
+  })
+
   it('lets wildcards in negations stay local', () => {
     expect(() => compile('package t\np if not input[_] > 1')).not.toThrow()
   })
