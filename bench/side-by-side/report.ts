@@ -67,7 +67,14 @@ export interface AuditReport {
 export interface BenchReport {
   startedAt: string
   mode: 'full' | 'smoke'
-  machine: { cpus: number; model: string; node: string; note: string }
+  machine: {
+    cpus: number
+    model: string
+    node: string
+    /** 1-minute load average when the run started and ended: other work on the machine skews results. */
+    loadAvg1m: { start: number; end: number }
+    note: string
+  }
   settings: Record<string, unknown>
   /** Targets that could not be measured, with why. */
   skipped: { target: string; reason: string }[]
@@ -146,7 +153,11 @@ const f = (n: number, digits = 2): string => (Number.isFinite(n) ? n.toFixed(dig
 export function toMarkdown(r: BenchReport): string {
   const lines: string[] = []
   lines.push(`# Side-by-side benchmark (${r.mode})`, '')
-  lines.push(`${r.startedAt} · ${r.machine.cpus} × ${r.machine.model} · Node ${r.machine.node}`, '')
+  const load = r.machine.loadAvg1m
+  lines.push(
+    `${r.startedAt} · ${r.machine.cpus} × ${r.machine.model} · Node ${r.machine.node} · load average ${f(load.start)} → ${f(load.end)}`,
+    '',
+  )
   lines.push(`> ${r.machine.note}`, '')
   lines.push('| target | tokens | conc | sent | wrong | errors | req/s | p50 ms | p90 ms | p99 ms | server CPU µs/req |')
   lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')

@@ -13,7 +13,7 @@
 import { fork, spawnSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { cpus, tmpdir } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -58,7 +58,7 @@ const FULL: Settings = {
 const SMOKE: Settings = {
   concurrencies: [1, 16, 64],
   workers: 2,
-  durationMs: 400,
+  durationMs: 300,
   firstSight: { 1: 40, 16: 96, 64: 128 },
   cachedMax: 200,
   warmupMs: 200,
@@ -237,6 +237,7 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
   const outDir = resolve(values.out ?? join(REPO_ROOT, 'bench', 'results'))
 
   const startedAt = new Date().toISOString()
+  const loadBefore = loadavg()[0]!
   const dir = await mkdtemp(join(tmpdir(), 'verdict-bench-'))
   const skipped: BenchReport['skipped'] = []
   const phases: PhaseReport[] = []
@@ -321,7 +322,13 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
   const report: BenchReport = {
     startedAt,
     mode: smoke ? 'smoke' : 'full',
-    machine: { cpus: cpu.length, model: cpu[0]?.model.trim() ?? 'unknown', node: process.version, note: MACHINE_NOTE },
+    machine: {
+      cpus: cpu.length,
+      model: cpu[0]?.model.trim() ?? 'unknown',
+      node: process.version,
+      loadAvg1m: { start: loadBefore, end: loadavg()[0]! },
+      note: MACHINE_NOTE,
+    },
     settings: { ...s, audit: 'Verdict publishes every decision to a local nats-server (JetStream); Cerbos audit off' },
     skipped,
     phases,
