@@ -9,7 +9,13 @@
 import * as crypto from './crypto.js'
 import * as enc from './encoding.js'
 import { globMatch, globQuoteMeta } from './glob.js'
-import { JWT_VERIFIERS, createJwtDecodeVerify, jwtDecode } from './jwt.js'
+import {
+  JWT_VERIFIERS,
+  createJwtDecodeVerify,
+  jwtDecode,
+  jwtEncodeSign,
+  jwtEncodeSignRaw,
+} from './jwt.js'
 import * as misc from './misc.js'
 import * as net from './net.js'
 import * as objects from './objects.js'
@@ -69,8 +75,6 @@ export const NOT_PROVIDED: Readonly<Record<string, string>> = {
   'http.send': 'no network access from policies in the sidecar',
   'net.lookup_ip_addr': 'no network access from policies in the sidecar',
   'providers.aws.sign_req': 'no network access from policies in the sidecar',
-  'io.jwt.encode_sign': 'the sidecar verifies tokens, it does not mint them',
-  'io.jwt.encode_sign_raw': 'the sidecar verifies tokens, it does not mint them',
   'crypto.x509.parse_certificates': 'certificate parsing is not implemented',
   'crypto.x509.parse_and_verify_certificates': 'certificate parsing is not implemented',
   'crypto.x509.parse_and_verify_certificates_with_options':
@@ -251,6 +255,8 @@ function implementations(
     'crypto.hmac.equal': crypto.hmacEqual,
     'io.jwt.decode': jwtDecode,
     'io.jwt.decode_verify': createJwtDecodeVerify(now),
+    'io.jwt.encode_sign': jwtEncodeSign,
+    'io.jwt.encode_sign_raw': jwtEncodeSignRaw,
     ...JWT_VERIFIERS,
     // casts and the rest
     cast_string: misc.castString,

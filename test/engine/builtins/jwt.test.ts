@@ -92,6 +92,25 @@ describe('jwt', () => {
   })
 })
 
+describe('jwt signing', () => {
+  it('signs tokens that the verifiers accept', () => {
+    const secret = { kty: 'oct', k: Buffer.from('secret').toString('base64url') }
+    const hs = jwtEncodeSign({ alg: 'HS256', typ: 'JWT' }, { sub: 'a' }, secret)
+    expect(JWT_VERIFIERS['io.jwt.verify_hs256']!(hs, 'secret')).toBe(true)
+    expect(jwtDecode(hs)[1]).toEqual({ sub: 'a' })
+
+    const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    const es = jwtEncodeSignRaw(
+      '{"alg":"ES256"}',
+      '{"iss":"x"}',
+      JSON.stringify(privateKey.export({ format: 'jwk' })),
+    )
+    const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString()
+    expect(JWT_VERIFIERS['io.jwt.verify_es256']!(es, pem)).toBe(true)
+    expect(() => jwtEncodeSign({ typ: 'JWT' }, {}, secret)).toThrow('must have an "alg"')
+  })
+})
+
 describe('crypto', () => {
   it('hashes and MACs UTF-8 strings to hex', () => {
     expect(c.md5('abc')).toBe('900150983cd24fb0d6963f7d28e17f72')
