@@ -96,6 +96,9 @@ async function runPhase(): Promise<WorkerResult> {
   return { latenciesUs: latencies, ok: latencies.length, wrong, errors, samples, elapsedMs: performance.now() - started }
 }
 
+// The parent is gone (crashed or killed): nobody will read results, so leave at once.
+process.on('disconnect', () => process.exit(0))
+
 process.on('message', (msg: WorkerCommand) => {
   const fail = (err: unknown) => reply({ type: 'error', message: err instanceof Error ? err.message : String(err) })
   try {
@@ -124,8 +127,7 @@ process.on('message', (msg: WorkerCommand) => {
         return
       case 'exit':
         client?.close()
-        process.disconnect()
-        return
+        process.exit(0)
     }
   } catch (err) {
     fail(err)

@@ -96,6 +96,11 @@ function capture(child: ChildProcess): () => string {
   }
   child.stdout?.on('data', keep)
   child.stderr?.on('data', keep)
+  // A binary that cannot start (ENOENT, EACCES) reports here, not by throwing.
+  child.on('error', (err) => {
+    out += `\n${err.message}`
+    child.kill('SIGKILL')
+  })
   return () => out
 }
 
