@@ -5,6 +5,8 @@ import {
   JWT_VERIFIERS,
   createJwtDecodeVerify,
   jwtDecode,
+  jwtEncodeSign,
+  jwtEncodeSignRaw,
 } from '../../../src/engine/builtins/jwt.js'
 import * as c from '../../../src/engine/builtins/crypto.js'
 
