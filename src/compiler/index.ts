@@ -7,6 +7,7 @@
 
 import type { BuiltinDecl, Module } from '../rego/index.js'
 import { compileModules, compileQuery, parseModule, parseQuery, RegoErrors } from '../rego/index.js'
+import { OPA_WASM_JS_BUILTINS, VERDICT_HOST_PREFIX } from '../wasm/index.js'
 import { generate } from './codegen/index.js'
 import type { Policy } from './ir/types.js'
 import { plan } from './planner/index.js'
@@ -28,6 +29,13 @@ export interface CompileOptions {
   strictBuiltinErrors?: boolean
   /** Builtins beyond the catalogue, provided by the host at run time. */
   extraBuiltins?: BuiltinDecl[]
+  /**
+   * Which host runs the module. `verdict` (default): builtins that opa-wasm implements itself
+   * with non-OPA semantics (`sprintf`, `json.is_valid`, ...) are called under Verdict's names
+   * (`verdict:sprintf`), so Verdict's engine answers them as OPA does. `opa`: plain OPA names
+   * only, for modules meant for other opa-wasm hosts (which then use their own versions).
+   */
+  host?: 'verdict' | 'opa'
 }
 
 /** The compiled module, its IR, and the entrypoint names in the order of their ids. */
@@ -78,6 +86,10 @@ export function planOnly(options: CompileOptions): Policy {
  */
 export function compile(options: CompileOptions): CompileResult {
   const ir = planOnly(options)
-  const wasm = generate(ir, { strictBuiltinErrors: options.strictBuiltinErrors ?? false })
+  const verdictHost = (options.host ?? 'verdict') === 'verdict'
+  const wasm = generate(ir, {
+    strictBuiltinErrors: options.strictBuiltinErrors ?? false,
+    hostName: (name) => (verdictHost && OPA_WASM_JS_BUILTINS.has(name) ? VERDICT_HOST_PREFIX + name : name),
+  })
   return { wasm, ir, entrypoints: ir.plans.plans.map((p) => p.name) }
 }

@@ -72,3 +72,21 @@ export const PathError = { ok: 0, internal: 1, invalidType: 2, invalidPath: 3 } 
 
 /** Size in bytes of a wasm memory page. */
 export const PAGE_SIZE = 65536
+
+/**
+ * Builtins that `@open-policy-agent/opa-wasm` implements in JS itself and looks up *before* the
+ * host's `customBuiltins`. Its versions differ from OPA's (sprintf-js instead of Go's fmt, no
+ * `false` for non-string `*.is_valid`), so Verdict's modules call Verdict's versions under
+ * {@link VERDICT_HOST_PREFIX}-prefixed names, which Verdict's engine registers.
+ */
+export const OPA_WASM_JS_BUILTINS: ReadonlySet<string> = new Set([
+  'sprintf',
+  'regex.split',
+  'json.is_valid',
+  'yaml.is_valid',
+  'yaml.marshal',
+  'yaml.unmarshal',
+])
+
+/** Prefix of the host builtin names only Verdict's engine provides (`verdict:sprintf`). */
+export const VERDICT_HOST_PREFIX = 'verdict:'

@@ -3,7 +3,18 @@
  *
  * @module
  */
-export { ABI_VERSION, ABI_MINOR_VERSION, IMPORTS, EXPORTS, ValueType, EvalContext, PathError, PAGE_SIZE } from './abi.js'
+export {
+  ABI_VERSION,
+  ABI_MINOR_VERSION,
+  IMPORTS,
+  EXPORTS,
+  ValueType,
+  EvalContext,
+  PathError,
+  PAGE_SIZE,
+  OPA_WASM_JS_BUILTINS,
+  VERDICT_HOST_PREFIX,
+} from './abi.js'
 export { ByteWriter, ByteReader } from './encoding.js'
 export { FunctionBuilder, Op, ValTypes } from './instructions.js'
 export type { Label } from './instructions.js'
