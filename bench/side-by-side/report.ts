@@ -31,6 +31,8 @@ export interface PhaseReport {
   p99Ms: number
   /** Server process CPU (user + system) per answered request, in microseconds. */
   cpuUsPerReq: number
+  /** For Verdict: the nats-server's CPU per request, the broker side of audit. */
+  auditCpuUsPerReq?: number
 }
 
 /** A ratio row: Verdict against a baseline in the same cell. */
@@ -95,6 +97,7 @@ export function summarize(
   cell: { target: string; tokens: TokenMode; concurrency: number },
   results: WorkerResult[],
   serverCpuMs: number,
+  auditCpuMs?: number,
 ): PhaseReport {
   const all = new Float64Array(results.reduce((n, r) => n + r.latenciesUs.length, 0))
   let k = 0
@@ -118,6 +121,7 @@ export function summarize(
     p90Ms: percentile(all, 90) / 1000,
     p99Ms: percentile(all, 99) / 1000,
     cpuUsPerReq: answered > 0 ? (serverCpuMs * 1000) / answered : NaN,
+    ...(auditCpuMs === undefined ? {} : { auditCpuUsPerReq: answered > 0 ? (auditCpuMs * 1000) / answered : NaN }),
   }
 }
 
@@ -159,13 +163,14 @@ export function toMarkdown(r: BenchReport): string {
     '',
   )
   lines.push(`> ${r.machine.note}`, '')
-  lines.push('| target | tokens | conc | sent | wrong | errors | req/s | p50 ms | p90 ms | p99 ms | server CPU µs/req |')
-  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+  lines.push('| target | tokens | conc | sent | wrong | errors | req/s | p50 ms | p90 ms | p99 ms | server CPU µs/req | NATS CPU µs/req |')
+  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
   for (const p of r.phases) {
     lines.push(
-      `| ${p.target} | ${p.tokens} | ${p.concurrency} | ${p.sent} | ${p.wrong} | ${p.errors} | ${f(p.rps, 0)} | ${f(p.p50Ms, 3)} | ${f(p.p90Ms, 3)} | ${f(p.p99Ms, 3)} | ${f(p.cpuUsPerReq, 0)} |`,
+      `| ${p.target} | ${p.tokens} | ${p.concurrency} | ${p.sent} | ${p.wrong} | ${p.errors} | ${f(p.rps, 0)} | ${f(p.p50Ms, 3)} | ${f(p.p90Ms, 3)} | ${f(p.p99Ms, 3)} | ${f(p.cpuUsPerReq, 0)} | ${p.auditCpuUsPerReq === undefined ? '' : f(p.auditCpuUsPerReq, 0)} |`,
     )
   }
+  lines.push('', 'Server CPU is the measured process alone; for Verdict, the NATS column is the audit broker on top.')
   lines.push('', '## Ratios: Verdict (TCP) / baseline', '')
   lines.push('Throughput above 1 means Verdict answers more per second; latency and CPU above 1 mean Verdict is slower or costlier.', '')
   lines.push('| baseline | tokens | conc | req/s ratio | p50 ratio | p99 ratio | CPU/req ratio |')

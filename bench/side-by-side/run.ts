@@ -27,7 +27,7 @@ import type { BenchIssuer, BenchRequest } from './fixtures.js'
 import type { WorkerCommand, WorkerReply, WorkerResult } from './load-worker.js'
 import { TokenMode, ratios, summarize, toMarkdown } from './report.js'
 import type { AuditReport, BenchReport, PhaseReport, ProbeReport } from './report.js'
-import { CERBOS_BIN, REPO_ROOT, startCerbos, startEcho, startVerdict } from './servers.js'
+import { CERBOS_BIN, REPO_ROOT, findPid, processCpuMs, startCerbos, startEcho, startVerdict } from './servers.js'
 import type { ServerProcess } from './servers.js'
 import { TargetKind } from './targets.js'
 
@@ -167,6 +167,7 @@ async function measureTarget(
   tokens: { firstSight: Map<number, BenchRequest[]>; cached: BenchRequest[]; forged: BenchRequest[] },
   phases: PhaseReport[],
   probes: ProbeReport[],
+  auxCpuMs?: () => number,
 ): Promise<number> {
   const server = await plan.start()
   let clients: LoadClients | undefined
@@ -191,9 +192,11 @@ async function measureTarget(
         const distinct = mode === TokenMode.FIRST_SIGHT
         const reqs = distinct ? tokens.firstSight.get(c)! : tokens.cached
         const before = server.cpuMs()
+        const auxBefore = auxCpuMs?.()
         const results = count(await clients.run(reqs, c, distinct ? reqs.length : s.cachedMax, s.durationMs, distinct))
         const cpu = server.cpuMs() - before
-        const p = summarize({ target: plan.label, tokens: mode, concurrency: c }, results, cpu)
+        const auxCpu = auxBefore === undefined ? undefined : auxCpuMs!() - auxBefore
+        const p = summarize({ target: plan.label, tokens: mode, concurrency: c }, results, cpu, auxCpu)
         phases.push(p)
         log(`${p.target} ${p.tokens} c=${c}: ${p.rps.toFixed(0)} req/s p50 ${p.p50Ms.toFixed(3)} ms, ${p.wrong} wrong, ${p.errors} errors`)
       }
@@ -262,6 +265,8 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
     if (!verdictReady) skipped.push({ target: 'verdict', reason: `verdict build failed: ${(build.stderr || build.stdout).trim()}` })
 
     nats = await startNatsServer()
+    const natsPort = String(nats.port)
+    const natsPid = findPid((argv) => argv[0]!.endsWith('nats-server') && argv.includes(natsPort))
     const policyDir = join(dir, 'cerbos-policies')
     await cp(join(REPO_ROOT, 'bench', 'cerbos', 'policies'), policyDir, { recursive: true })
 
@@ -306,7 +311,14 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
       log(`measuring ${plan.label}`)
       try {
         const before = plan.kind === TargetKind.VERDICT ? Math.max(0, await auditEvents(nats.url)) : 0
-        const decisions = await measureTarget(plan, s, tokens, phases, probes)
+        const decisions = await measureTarget(
+          plan,
+          s,
+          tokens,
+          phases,
+          probes,
+          plan.kind === TargetKind.VERDICT && natsPid !== undefined ? () => processCpuMs(natsPid) : undefined,
+        )
         if (plan.kind === TargetKind.VERDICT) {
           audit.push({ target: plan.label, decisions, events: (await auditEvents(nats.url)) - before })
         }

@@ -7,7 +7,7 @@
  */
 import { fork, spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { createServer, connect as netConnect } from 'node:net'
 import { fileURLToPath } from 'node:url'
 
@@ -38,6 +38,23 @@ export function processCpuMs(pid: number): number {
   const utime = Number(fields[11])
   const stime = Number(fields[12])
   return ((utime + stime) * 1000) / CLK_TCK
+}
+
+/**
+ * Finds the pid of a process whose argument list satisfies `match`, for processes started by
+ * helpers that do not hand out their pid (the test nats-server).
+ */
+export function findPid(match: (argv: string[]) => boolean): number | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0')
+      if (match(argv)) return Number(entry)
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return undefined
 }
 
 /** A free TCP port on loopback. */
