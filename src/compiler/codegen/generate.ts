@@ -688,7 +688,12 @@ class FnCtx {
       throw new PdpError('rego_compile_error', `${s.func}: too many built-in call arguments`)
     }
     fb.i32Const(id).i32Const(0)
-    for (const a of s.args) this.operand(a)
+    // Builtins only Verdict's host answers get integers beyond 2^53 in a form JSON keeps exact.
+    const exact = this.g.opts.hostName(s.func) !== s.func
+    for (const a of s.args) {
+      this.operand(a)
+      if (exact) fb.call(this.rf('vd_host_arg'))
+    }
     fb.call(this.rf(`opa_builtin${s.args.length}`))
     if (this.g.opts.strictBuiltinErrors) {
       // Verdict's host reports strict errors as a marker value; raise it here, with the location.
