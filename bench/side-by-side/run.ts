@@ -49,9 +49,9 @@ interface Settings {
 const FULL: Settings = {
   concurrencies: [1, 16, 64],
   workers: 2,
-  durationMs: 3000,
-  firstSight: { 1: 1500, 16: 3000, 64: 3000 },
-  cachedMax: 60_000,
+  durationMs: 4000,
+  firstSight: { 1: 2500, 16: 5000, 64: 6000 },
+  cachedMax: 100_000,
   warmupMs: 1000,
   warmupMax: 4000,
 }
@@ -249,12 +249,14 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
   const audit: AuditReport[] = []
   let nats: NatsServerHandle | undefined
   try {
+    const mintStart = performance.now()
     log(`minting tokens (${Object.values(s.firstSight).reduce((a, b) => a + b, 0)} first-sight)`)
     const issuer: BenchIssuer = await createBenchIssuer(join(dir, 'jwks.json'))
     const firstSight = new Map<number, BenchRequest[]>()
     for (const c of s.concurrencies) firstSight.set(c, await buildRequests(issuer, s.firstSight[c] ?? 100, true))
     const cached = await buildRequests(issuer, CASES.length * 8, false)
     const tokens = { firstSight, cached, forged: await issuer.forgedRequests() }
+    log(`tokens ready in ${((performance.now() - mintStart) / 1000).toFixed(1)} s`)
 
     const bundle = join(dir, 'trades.tar.gz')
     const build = spawnSync(process.execPath, ['bin/verdict.js', 'build', 'policies/trades', '-o', bundle], {
