@@ -118,6 +118,8 @@ class Parser {
   // being set union (`[x | ...]`); any bracket resets this.
   #noOr = false
   #depth = 0
+  /** `not { ... }` bodies are enabled by `import rego.v2` or `import future.keywords.not`. */
+  #notBodies = false
 
   constructor(tokens: Token[], file: string, errors: RegoError[]) {
     this.#tokens = tokens
@@ -199,8 +201,11 @@ class Parser {
       this.#error(`invalid import path: must begin with input or data, found ${root.value}`, root.location)
     }
     const names = parts.map((p) => p.value)
-    if (root.value === 'rego' && names.join('.') !== 'rego.v1') {
-      this.#error(`invalid import ${names.join('.')}: only rego.v1 is supported`, root.location)
+    if (root.value === 'rego' && names.join('.') !== 'rego.v1' && names.join('.') !== 'rego.v2') {
+      this.#error(`invalid import ${names.join('.')}: only rego.v1 and rego.v2 are supported`, root.location)
+    }
+    if (names.join('.') === 'rego.v2' || (root.value === 'future' && names[1] === 'keywords' && (names.length === 2 || names[2] === 'not'))) {
+      this.#notBodies = true
     }
     if (root.value === 'future' && (names[1] !== 'keywords' || names.length > 3)) {
       this.#error(`invalid import ${names.join('.')}: only future.keywords[.<kw>] is supported`, root.location)
@@ -318,6 +323,22 @@ class Parser {
     return body
   }
 
+  // With `import rego.v2` or `future.keywords.not`, a `{` after `not` opens a body when what
+  // follows parses as one (`not { a; b }`); otherwise
+  // it starts a term (`not {1, 2}`). Returns null, with the position restored, in the latter case.
+  #tryNotBody(): Body | null {
+    const start = this.#i
+    const errorCount = this.errors.length
+    try {
+      return this.#parseBraceBody()
+    } catch (e) {
+      if (!(e instanceof ParseAbort)) throw e
+    }
+    this.errors.splice(errorCount)
+    this.#i = start
+    return null
+  }
+
   // After `if`, a `{` usually opens a body but may start a term (`if {x: 1 | ...}[k]`): try the
   // body first and fall back to a single literal, keeping the body's error if both fail.
   #parseBraceBodyOrLiteral(): Body {
@@ -431,7 +452,18 @@ class Parser {
           this.#fail(`unexpected ${this.#describe()} after not: expected an expression`)
         }
       }
-      terms = this.#parseExpr()
+      const notBody = negated && this.#notBodies && this.#at('{') ? this.#tryNotBody() : null
+      if (notBody !== null) {
+        // `not { a; b }` (Rego v2, future.keywords.not) holds when the body has no solution:
+        // planned as `count({true | a; b}) == 0`, which keeps the outer bindings visible.
+        const loc = start.location
+        const ref = (name: string): RefTerm => ({ type: 'ref', value: [{ type: 'var', value: name, location: loc }], location: loc })
+        const solutions: Term = { type: 'setcomprehension', term: { type: 'boolean', value: true, location: loc }, body: notBody, location: loc }
+        negated = false
+        terms = [ref('equal'), { type: 'call', operator: ref('count'), args: [solutions], location: loc }, { type: 'number', value: '0', location: loc }]
+      } else {
+        terms = this.#parseExpr()
+      }
     }
     const withs: With[] = []
     while (this.#at('with')) withs.push(this.#parseWith())

@@ -21,11 +21,7 @@ interface Case {
 }
 
 /** Cases that do not behave as their file says, each with the reason. Keys are `file#note`. */
-const V2 = 'import rego.v2 and `not { ... }` bodies are Rego v2 features: rejected as parse errors'
-const EXCEPTIONS: ReadonlyMap<string, string> = new Map<string, string>([
-  ['negation/test-not-body-rego-v2.yaml#negation/rego_v2_import: not body, one expression false', V2],
-  ['negation/test-not-body-rego-v2.yaml#negation/rego_v2_import: not body, all expressions true', V2],
-])
+const EXCEPTIONS: ReadonlyMap<string, string> = new Map<string, string>([])
 
 function yamlFiles(dir: string): string[] {
   const out: string[] = []

@@ -94,7 +94,7 @@ describe('Parser errors', () => {
   it('rejects unary minus on non-numbers, template strings and bad imports', () => {
     expect(errorsOf(() => parseQuery('x := -y')).errors[0]!.detail).toMatch(/unary minus/)
     expect(errorsOf(() => parseQuery('x := $"a{y}"')).errors[0]!.detail).toMatch(/template strings/)
-    const e = errorsOf(() => parseModule('package a\nimport foo.bar\nimport rego.v2\n', 'a.rego'))
+    const e = errorsOf(() => parseModule('package a\nimport foo.bar\nimport rego.v3\n', 'a.rego'))
     expect(positions(e)).toEqual([['rego_parse_error', 2, 8], ['rego_parse_error', 3, 8]])
   })
 

@@ -169,3 +169,22 @@ describe('Parser', () => {
     expect(add.args[1]!.location).toMatchObject({ col: 16 })
   })
 })
+
+describe('Parser: not bodies', () => {
+  it('reads `not { a; b }` as an emptiness test when rego.v2 or future.keywords.not is imported', () => {
+    const m = parseModule('package a\nimport rego.v2\np if {\n  not { input.a; input.b }\n}\n', 'a.rego')
+    const expr = m.rules[0]!.body[0]!
+    expect(expr.negated).toBe(false)
+    const terms = expr.terms as Term[]
+    expect(terms[0]).toMatchObject({ type: 'ref', value: [{ type: 'var', value: 'equal' }] })
+    expect(terms[1]).toMatchObject({ type: 'call', args: [{ type: 'setcomprehension' }] })
+    expect(terms[2]).toMatchObject({ type: 'number', value: '0' })
+  })
+
+  it('keeps `not {1}` a negated set term without those imports', () => {
+    const m = parseModule('package a\np if {\n  not {1}\n}\n', 'a.rego')
+    const expr = m.rules[0]!.body[0]!
+    expect(expr.negated).toBe(true)
+    expect(expr.terms).toMatchObject({ type: 'set' })
+  })
+})
