@@ -236,8 +236,13 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
   })
   const smoke = values.smoke === true
   const s: Settings = { ...(smoke ? SMOKE : FULL) }
-  if (values.workers !== undefined) s.workers = Math.max(1, Number(values.workers))
-  if (values.duration !== undefined) s.durationMs = Math.max(50, Number(values.duration))
+  const positive = (flag: string, v: string): number => {
+    const n = Number(v)
+    if (!Number.isInteger(n) || n < 1) throw new TypeError(`--${flag} must be a positive integer, got ${v}`)
+    return n
+  }
+  if (values.workers !== undefined) s.workers = positive('workers', values.workers)
+  if (values.duration !== undefined) s.durationMs = positive('duration', values.duration)
   const outDir = resolve(values.out ?? join(REPO_ROOT, 'bench', 'results'))
 
   const startedAt = new Date().toISOString()
