@@ -37,6 +37,8 @@ export interface PhaseReport {
 
 /** A ratio row: Verdict against a baseline in the same cell. */
 export interface RatioReport {
+  /** `verdict` or `verdict-unix`. */
+  target: string
   baseline: string
   tokens: TokenMode
   concurrency: number
@@ -125,27 +127,36 @@ export function summarize(
   }
 }
 
-/** Verdict (TCP) against echo and Cerbos, cell by cell. */
+/** Which Verdict row is compared with which baselines. */
+const COMPARISONS = [
+  { target: 'verdict', baselines: ['echo', 'cerbos'] },
+  { target: 'verdict-unix', baselines: ['echo-unix'] },
+] as const
+
+/** Verdict against the echo floor and Cerbos, cell by cell (over unix sockets: against echo-unix). */
 export function ratios(phases: PhaseReport[]): RatioReport[] {
   const out: RatioReport[] = []
-  for (const v of phases.filter((p) => p.target === 'verdict')) {
-    for (const baseline of ['echo', 'cerbos']) {
-      const b = phases.find(
-        (p) =>
-          p.target === baseline &&
-          p.concurrency === v.concurrency &&
-          (p.tokens === v.tokens || p.tokens === TokenMode.NONE),
-      )
-      if (!b) continue
-      out.push({
-        baseline,
-        tokens: v.tokens,
-        concurrency: v.concurrency,
-        rps: v.rps / b.rps,
-        p50: v.p50Ms / b.p50Ms,
-        p99: v.p99Ms / b.p99Ms,
-        cpu: v.cpuUsPerReq / b.cpuUsPerReq,
-      })
+  for (const { target, baselines } of COMPARISONS) {
+    for (const v of phases.filter((p) => p.target === target)) {
+      for (const baseline of baselines) {
+        const b = phases.find(
+          (p) =>
+            p.target === baseline &&
+            p.concurrency === v.concurrency &&
+            (p.tokens === v.tokens || p.tokens === TokenMode.NONE),
+        )
+        if (!b) continue
+        out.push({
+          target,
+          baseline,
+          tokens: v.tokens,
+          concurrency: v.concurrency,
+          rps: v.rps / b.rps,
+          p50: v.p50Ms / b.p50Ms,
+          p99: v.p99Ms / b.p99Ms,
+          cpu: v.cpuUsPerReq / b.cpuUsPerReq,
+        })
+      }
     }
   }
   return out
@@ -171,12 +182,12 @@ export function toMarkdown(r: BenchReport): string {
     )
   }
   lines.push('', 'Server CPU is the measured process alone; for Verdict, the NATS column is the audit broker on top.')
-  lines.push('', '## Ratios: Verdict (TCP) / baseline', '')
+  lines.push('', '## Ratios: Verdict / baseline', '')
   lines.push('Throughput above 1 means Verdict answers more per second; latency and CPU above 1 mean Verdict is slower or costlier.', '')
-  lines.push('| baseline | tokens | conc | req/s ratio | p50 ratio | p99 ratio | CPU/req ratio |')
-  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: |')
+  lines.push('| verdict | baseline | tokens | conc | req/s ratio | p50 ratio | p99 ratio | CPU/req ratio |')
+  lines.push('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |')
   for (const x of r.ratios) {
-    lines.push(`| ${x.baseline} | ${x.tokens} | ${x.concurrency} | ${f(x.rps)} | ${f(x.p50)} | ${f(x.p99)} | ${f(x.cpu)} |`)
+    lines.push(`| ${x.target} | ${x.baseline} | ${x.tokens} | ${x.concurrency} | ${f(x.rps)} | ${f(x.p50)} | ${f(x.p99)} | ${f(x.cpu)} |`)
   }
   if (r.probes.length > 0) {
     const list = r.probes.map((p) => `${p.target} rejected ${p.rejected}/${p.forged}`).join(', ')

@@ -135,20 +135,23 @@ async function waitUntil(name: string, child: ChildProcess, ready: () => Promise
   throw new Error(`${name} not ready in ${timeoutMs} ms: ${log()}`)
 }
 
-/** Forks the grpc-js echo server (the floor) and waits for its address. */
-export async function startEcho(): Promise<ServerProcess> {
-  const child = fork(fileURLToPath(new URL('./echo-server.ts', import.meta.url)), [], {
+/**
+ * Forks the grpc-js echo server (the floor) and waits for its address: `host:0` for a free TCP
+ * port (default), or `unix:///path`.
+ */
+export async function startEcho(address = '127.0.0.1:0'): Promise<ServerProcess> {
+  const child = fork(fileURLToPath(new URL('./echo-server.ts', import.meta.url)), [address], {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   })
   const log = capture(child)
-  const address = await new Promise<string>((resolve, reject) => {
+  const bound = await new Promise<string>((resolve, reject) => {
     child.once('message', (m: { type: string; address?: string; message?: string }) =>
       m.type === 'listening' ? resolve(m.address!) : reject(new Error(`echo: ${m.message}`)),
     )
     child.once('exit', (code) => reject(new Error(`echo exited (${code}): ${log()}`)))
   })
-  return wrap('echo', child, address, log)
+  return wrap('echo', child, bound, log)
 }
 
 /** What the Verdict sidecar is started with. */
