@@ -6,7 +6,8 @@
  * stdout and `<out>/latest.md`, JSON to `<out>/latest.json`.
  *
  * Flags: `--smoke` (tiny counts, for the test suite), `--out <dir>` (default bench/results),
- * `--workers <n>` (client processes, default 2), `--duration <ms>` (per phase).
+ * `--workers <n>` (client processes, default 2), `--duration <ms>` (per phase), `--targets
+ * echo,verdict,...` (measure only these: echo, verdict, verdict-unix, echo-unix, cerbos).
  *
  * @module
  */
@@ -234,6 +235,7 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
       out: { type: 'string' },
       workers: { type: 'string' },
       duration: { type: 'string' },
+      targets: { type: 'string' },
     },
   })
   const smoke = values.smoke === true
@@ -246,6 +248,7 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
   if (values.workers !== undefined) s.workers = positive('workers', values.workers)
   if (values.duration !== undefined) s.durationMs = positive('duration', values.duration)
   const outDir = resolve(values.out ?? join(REPO_ROOT, 'bench', 'results'))
+  const only = values.targets === undefined ? undefined : new Set(values.targets.split(',').map((t) => t.trim()))
 
   const startedAt = new Date().toISOString()
   const loadBefore = loadavg()[0]!
@@ -325,6 +328,7 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
     }
 
     for (const plan of plans) {
+      if (only && !only.has(plan.label)) continue
       if (plan.when && !plan.when()) continue
       log(`measuring ${plan.label}`)
       try {
