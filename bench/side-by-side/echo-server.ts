@@ -39,7 +39,8 @@ server.addService(
     },
   },
   {
-    Check: (_call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => callback(null, ANSWER),
+    Check: (_call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) =>
+      callback(null, ANSWER),
   },
 )
 
@@ -49,7 +50,10 @@ server.bindAsync(address, ServerCredentials.createInsecure(), (err, port) => {
     process.send?.({ type: 'error', message: err.message })
     process.exit(1)
   }
-  process.send?.({ type: 'listening', address: address.startsWith('unix:') ? address : `127.0.0.1:${port}` })
+  process.send?.({
+    type: 'listening',
+    address: address.startsWith('unix:') ? address : `127.0.0.1:${port}`,
+  })
 })
 
 process.on('SIGTERM', () => server.tryShutdown(() => process.exit(0)))

@@ -25,9 +25,27 @@ export interface TokenProfile {
 
 /** The callers of the mix, keyed by name. */
 export const PROFILES = {
-  trader: { sub: 'u-2998', user_id: 2998, scope: 'trades', roles: ['trader'], locations: ['NY', 'LDN'] },
-  analyst: { sub: 'u-3001', user_id: 3001, scope: 'trades reports', roles: ['analyst'], locations: ['NY'] },
-  outsider: { sub: 'u-4100', user_id: 4100, scope: 'reports', roles: ['trader'], locations: ['NY'] },
+  trader: {
+    sub: 'u-2998',
+    user_id: 2998,
+    scope: 'trades',
+    roles: ['trader'],
+    locations: ['NY', 'LDN'],
+  },
+  analyst: {
+    sub: 'u-3001',
+    user_id: 3001,
+    scope: 'trades reports',
+    roles: ['analyst'],
+    locations: ['NY'],
+  },
+  outsider: {
+    sub: 'u-4100',
+    user_id: 4100,
+    scope: 'reports',
+    roles: ['trader'],
+    locations: ['NY'],
+  },
 } as const satisfies Record<string, TokenProfile>
 
 /** A profile name. */
@@ -48,14 +66,70 @@ export interface BenchCase {
  * check (or verifies nothing) shows up as wrong answers.
  */
 export const CASES: readonly BenchCase[] = [
-  { profile: 'trader', action: 'read', resourceId: 't-1', ownerId: 2998, location: 'NY', allow: true },
-  { profile: 'trader', action: 'update', resourceId: 't-2', ownerId: 2998, location: 'LDN', allow: true },
-  { profile: 'trader', action: 'read', resourceId: 't-3', ownerId: 9999, location: 'NY', allow: false },
-  { profile: 'trader', action: 'cancel', resourceId: 't-4', ownerId: 2998, location: 'TYO', allow: false },
-  { profile: 'analyst', action: 'read', resourceId: 't-5', ownerId: 3001, location: 'NY', allow: true },
-  { profile: 'analyst', action: 'create', resourceId: 't-6', ownerId: 3001, location: 'NY', allow: false },
-  { profile: 'outsider', action: 'read', resourceId: 't-7', ownerId: 4100, location: 'NY', allow: false },
-  { profile: 'trader', action: 'create', resourceId: 't-8', ownerId: 2998, location: 'NY', allow: true },
+  {
+    profile: 'trader',
+    action: 'read',
+    resourceId: 't-1',
+    ownerId: 2998,
+    location: 'NY',
+    allow: true,
+  },
+  {
+    profile: 'trader',
+    action: 'update',
+    resourceId: 't-2',
+    ownerId: 2998,
+    location: 'LDN',
+    allow: true,
+  },
+  {
+    profile: 'trader',
+    action: 'read',
+    resourceId: 't-3',
+    ownerId: 9999,
+    location: 'NY',
+    allow: false,
+  },
+  {
+    profile: 'trader',
+    action: 'cancel',
+    resourceId: 't-4',
+    ownerId: 2998,
+    location: 'TYO',
+    allow: false,
+  },
+  {
+    profile: 'analyst',
+    action: 'read',
+    resourceId: 't-5',
+    ownerId: 3001,
+    location: 'NY',
+    allow: true,
+  },
+  {
+    profile: 'analyst',
+    action: 'create',
+    resourceId: 't-6',
+    ownerId: 3001,
+    location: 'NY',
+    allow: false,
+  },
+  {
+    profile: 'outsider',
+    action: 'read',
+    resourceId: 't-7',
+    ownerId: 4100,
+    location: 'NY',
+    allow: false,
+  },
+  {
+    profile: 'trader',
+    action: 'create',
+    resourceId: 't-8',
+    ownerId: 2998,
+    location: 'NY',
+    allow: true,
+  },
 ]
 
 /** A token for one case, in the order the load generator sends them. */
@@ -84,7 +158,12 @@ export async function createBenchIssuer(jwksPath: string): Promise<BenchIssuer> 
   await writeFile(jwksPath, JSON.stringify({ keys: [pub] }, null, 2))
   let serial = 0
   const signOne = (claims: TokenProfile, key: CryptoKey = privateKey): Promise<string> =>
-    new SignJWT({ ...claims, roles: [...claims.roles], locations: [...claims.locations], client_id: 'bench' })
+    new SignJWT({
+      ...claims,
+      roles: [...claims.roles],
+      locations: [...claims.locations],
+      client_id: 'bench',
+    })
       .setProtectedHeader({ alg: 'RS256', typ: 'at+jwt', kid: KID })
       .setIssuer(BENCH_ISSUER)
       .setAudience(BENCH_AUDIENCE)
@@ -100,7 +179,9 @@ export async function createBenchIssuer(jwksPath: string): Promise<BenchIssuer> 
       // WebCrypto signs on the libuv pool, so batches keep both cores busy.
       for (let i = 0; i < count; i += 64) {
         const n = Math.min(64, count - i)
-        out.push(...(await Promise.all(Array.from({ length: n }, () => signOne(PROFILES[profile])))))
+        out.push(
+          ...(await Promise.all(Array.from({ length: n }, () => signOne(PROFILES[profile])))),
+        )
       }
       return out
     },
@@ -120,7 +201,11 @@ export async function createBenchIssuer(jwksPath: string): Promise<BenchIssuer> 
  * Builds `count` requests cycling through {@link CASES}. With `distinct`, every request carries
  * a token never sent before (first sight); otherwise each profile reuses one token (cached).
  */
-export async function buildRequests(issuer: BenchIssuer, count: number, distinct: boolean): Promise<BenchRequest[]> {
+export async function buildRequests(
+  issuer: BenchIssuer,
+  count: number,
+  distinct: boolean,
+): Promise<BenchRequest[]> {
   const perProfile = new Map<ProfileName, number>()
   for (let i = 0; i < count; i++) {
     const p = CASES[i % CASES.length]!.profile

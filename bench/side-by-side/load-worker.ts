@@ -19,7 +19,13 @@ import type { TargetCodec, TargetKind, WireRequest } from './targets.js'
 /** Messages the parent sends. */
 export type WorkerCommand =
   | { type: 'connect'; kind: TargetKind; address: string }
-  | { type: 'prepare'; requests: BenchRequest[]; concurrency: number; maxRequests: number; durationMs: number }
+  | {
+      type: 'prepare'
+      requests: BenchRequest[]
+      concurrency: number
+      maxRequests: number
+      durationMs: number
+    }
   | { type: 'start' }
   | { type: 'exit' }
 
@@ -37,16 +43,16 @@ export interface WorkerResult {
 
 /** Messages the worker sends. */
 export type WorkerReply =
-  | { type: 'ready' }
-  | { type: 'result'; result: WorkerResult }
-  | { type: 'error'; message: string }
+  { type: 'ready' } | { type: 'result'; result: WorkerResult } | { type: 'error'; message: string }
 
 const MAX_SAMPLES = 5
 const identity = (b: Buffer): Buffer => b
 
 let client: Client | undefined
 let codec: TargetCodec | undefined
-let prepared: { requests: WireRequest[]; concurrency: number; maxRequests: number; durationMs: number } | undefined
+let prepared:
+  | { requests: WireRequest[]; concurrency: number; maxRequests: number; durationMs: number }
+  | undefined
 
 function reply(msg: WorkerReply): void {
   process.send?.(msg)
@@ -54,10 +60,18 @@ function reply(msg: WorkerReply): void {
 
 function call(c: Client, path: string, bytes: Buffer): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    c.makeUnaryRequest(path, identity, identity, bytes, new Metadata(), {}, (err: ServiceError | null, res?: Buffer) => {
-      if (err || res === undefined) reject(err ?? new Error('empty answer'))
-      else resolve(res)
-    })
+    c.makeUnaryRequest(
+      path,
+      identity,
+      identity,
+      bytes,
+      new Metadata(),
+      {},
+      (err: ServiceError | null, res?: Buffer) => {
+        if (err || res === undefined) reject(err ?? new Error('empty answer'))
+        else resolve(res)
+      },
+    )
   })
 }
 
@@ -88,19 +102,28 @@ async function runPhase(): Promise<WorkerResult> {
         }
       } catch (err) {
         errors++
-        if (samples.length < MAX_SAMPLES) samples.push(`error: ${err instanceof Error ? err.message : String(err)}`)
+        if (samples.length < MAX_SAMPLES)
+          samples.push(`error: ${err instanceof Error ? err.message : String(err)}`)
       }
     }
   }
   await Promise.all(Array.from({ length: concurrency }, lane))
-  return { latenciesUs: latencies, ok: latencies.length, wrong, errors, samples, elapsedMs: performance.now() - started }
+  return {
+    latenciesUs: latencies,
+    ok: latencies.length,
+    wrong,
+    errors,
+    samples,
+    elapsedMs: performance.now() - started,
+  }
 }
 
 // The parent is gone (crashed or killed): nobody will read results, so leave at once.
 process.on('disconnect', () => process.exit(0))
 
 process.on('message', (msg: WorkerCommand) => {
-  const fail = (err: unknown) => reply({ type: 'error', message: err instanceof Error ? err.message : String(err) })
+  const fail = (err: unknown) =>
+    reply({ type: 'error', message: err instanceof Error ? err.message : String(err) })
   try {
     switch (msg.type) {
       case 'connect': {

@@ -123,7 +123,9 @@ export function summarize(
     p90Ms: percentile(all, 90) / 1000,
     p99Ms: percentile(all, 99) / 1000,
     cpuUsPerReq: answered > 0 ? (serverCpuMs * 1000) / answered : NaN,
-    ...(auditCpuMs === undefined ? {} : { auditCpuUsPerReq: answered > 0 ? (auditCpuMs * 1000) / answered : NaN }),
+    ...(auditCpuMs === undefined
+      ? {}
+      : { auditCpuUsPerReq: answered > 0 ? (auditCpuMs * 1000) / answered : NaN }),
   }
 }
 
@@ -174,20 +176,32 @@ export function toMarkdown(r: BenchReport): string {
     '',
   )
   lines.push(`> ${r.machine.note}`, '')
-  lines.push('| target | tokens | conc | sent | wrong | errors | req/s | p50 ms | p90 ms | p99 ms | server CPU µs/req | NATS CPU µs/req |')
+  lines.push(
+    '| target | tokens | conc | sent | wrong | errors | req/s | p50 ms | p90 ms | p99 ms | server CPU µs/req | NATS CPU µs/req |',
+  )
   lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
   for (const p of r.phases) {
     lines.push(
       `| ${p.target} | ${p.tokens} | ${p.concurrency} | ${p.sent} | ${p.wrong} | ${p.errors} | ${f(p.rps, 0)} | ${f(p.p50Ms, 3)} | ${f(p.p90Ms, 3)} | ${f(p.p99Ms, 3)} | ${f(p.cpuUsPerReq, 0)} | ${p.auditCpuUsPerReq === undefined ? '' : f(p.auditCpuUsPerReq, 0)} |`,
     )
   }
-  lines.push('', 'Server CPU is the measured process alone; for Verdict, the NATS column is the audit broker on top.')
+  lines.push(
+    '',
+    'Server CPU is the measured process alone; for Verdict, the NATS column is the audit broker on top.',
+  )
   lines.push('', '## Ratios: Verdict / baseline', '')
-  lines.push('Throughput above 1 means Verdict answers more per second; latency and CPU above 1 mean Verdict is slower or costlier.', '')
-  lines.push('| verdict | baseline | tokens | conc | req/s ratio | p50 ratio | p99 ratio | CPU/req ratio |')
+  lines.push(
+    'Throughput above 1 means Verdict answers more per second; latency and CPU above 1 mean Verdict is slower or costlier.',
+    '',
+  )
+  lines.push(
+    '| verdict | baseline | tokens | conc | req/s ratio | p50 ratio | p99 ratio | CPU/req ratio |',
+  )
   lines.push('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |')
   for (const x of r.ratios) {
-    lines.push(`| ${x.target} | ${x.baseline} | ${x.tokens} | ${x.concurrency} | ${f(x.rps)} | ${f(x.p50)} | ${f(x.p99)} | ${f(x.cpu)} |`)
+    lines.push(
+      `| ${x.target} | ${x.baseline} | ${x.tokens} | ${x.concurrency} | ${f(x.rps)} | ${f(x.p50)} | ${f(x.p99)} | ${f(x.cpu)} |`,
+    )
   }
   if (r.probes.length > 0) {
     const list = r.probes.map((p) => `${p.target} rejected ${p.rejected}/${p.forged}`).join(', ')
@@ -201,7 +215,9 @@ export function toMarkdown(r: BenchReport): string {
   if (bad.length > 0) {
     lines.push('', '## Wrong answers and errors (not counted as speed)', '')
     for (const p of bad) {
-      lines.push(`- ${p.target} ${p.tokens} c=${p.concurrency}: ${p.wrong} wrong, ${p.errors} errors`)
+      lines.push(
+        `- ${p.target} ${p.tokens} c=${p.concurrency}: ${p.wrong} wrong, ${p.errors} errors`,
+      )
       for (const s of p.samples) lines.push(`  - ${s}`)
     }
   }

@@ -23,12 +23,26 @@ import { jetstreamManager } from '@nats-io/jetstream'
 import { connect as natsConnect } from '@nats-io/transport-node'
 import { startNatsServer } from '../../test/helpers/nats-server.js'
 import type { NatsServerHandle } from '../../test/helpers/nats-server.js'
-import { BENCH_AUDIENCE, BENCH_ISSUER, CASES, buildRequests, createBenchIssuer } from './fixtures.js'
+import {
+  BENCH_AUDIENCE,
+  BENCH_ISSUER,
+  CASES,
+  buildRequests,
+  createBenchIssuer,
+} from './fixtures.js'
 import type { BenchIssuer, BenchRequest } from './fixtures.js'
 import type { WorkerCommand, WorkerReply, WorkerResult } from './load-worker.js'
 import { TokenMode, ratios, summarize, toMarkdown } from './report.js'
 import type { AuditReport, BenchReport, PhaseReport, ProbeReport } from './report.js'
-import { CERBOS_BIN, REPO_ROOT, findPid, processCpuMs, startCerbos, startEcho, startVerdict } from './servers.js'
+import {
+  CERBOS_BIN,
+  REPO_ROOT,
+  findPid,
+  processCpuMs,
+  startCerbos,
+  startEcho,
+  startVerdict,
+} from './servers.js'
 import type { ServerProcess } from './servers.js'
 import { TargetKind } from './targets.js'
 
@@ -71,8 +85,8 @@ const SMOKE: Settings = {
 const AUDIT_STREAM = 'VERDICT_AUDIT'
 
 const MACHINE_NOTE =
-  'Servers and load-generating clients share this machine\'s cores, loopback only: absolute numbers ' +
-  'include the clients\' CPU contention; compare ratios within one run.'
+  "Servers and load-generating clients share this machine's cores, loopback only: absolute numbers " +
+  "include the clients' CPU contention; compare ratios within one run."
 
 /** A pool of forked client processes bound to one target. */
 class LoadClients {
@@ -85,11 +99,17 @@ class LoadClients {
   static async connect(n: number, kind: TargetKind, address: string): Promise<LoadClients> {
     const file = fileURLToPath(new URL('./load-worker.ts', import.meta.url))
     const procs = Array.from({ length: n }, () =>
-      fork(file, [], { execArgv: ['--import', 'tsx'], serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+      fork(file, [], {
+        execArgv: ['--import', 'tsx'],
+        serialization: 'advanced',
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      }),
     )
     const clients = new LoadClients(procs)
     try {
-      await Promise.all(procs.map((p) => clients.#ask(p, { type: 'connect', kind, address }, 'ready')))
+      await Promise.all(
+        procs.map((p) => clients.#ask(p, { type: 'connect', kind, address }, 'ready')),
+      )
     } catch (err) {
       clients.close()
       throw err
@@ -99,14 +119,19 @@ class LoadClients {
 
   #ask(p: ChildProcess, cmd: WorkerCommand, want: 'ready'): Promise<void>
   #ask(p: ChildProcess, cmd: WorkerCommand, want: 'result'): Promise<WorkerResult>
-  #ask(p: ChildProcess, cmd: WorkerCommand, want: 'ready' | 'result'): Promise<void | WorkerResult> {
+  #ask(
+    p: ChildProcess,
+    cmd: WorkerCommand,
+    want: 'ready' | 'result',
+  ): Promise<void | WorkerResult> {
     return new Promise((resolve, reject) => {
       const onExit = (code: number | null) => reject(new Error(`load worker exited (${code})`))
       const onMessage = (m: WorkerReply) => {
         p.off('exit', onExit)
         p.off('message', onMessage)
         if (m.type === 'error') reject(new Error(`load worker: ${m.message}`))
-        else if (m.type !== want) reject(new Error(`load worker answered ${m.type}, expected ${want}`))
+        else if (m.type !== want)
+          reject(new Error(`load worker answered ${m.type}, expected ${want}`))
         else resolve(m.type === 'result' ? m.result : undefined)
       }
       p.on('message', onMessage)
@@ -120,9 +145,16 @@ class LoadClients {
    * token is sent twice, otherwise every worker cycles through the same list up to `maxRequests`
    * in total.
    */
-  async run(requests: BenchRequest[], concurrency: number, maxRequests: number, durationMs: number, distinct: boolean): Promise<WorkerResult[]> {
+  async run(
+    requests: BenchRequest[],
+    concurrency: number,
+    maxRequests: number,
+    durationMs: number,
+    distinct: boolean,
+  ): Promise<WorkerResult[]> {
     const active = this.#procs.slice(0, Math.min(this.#procs.length, concurrency))
-    const share = (total: number, i: number) => Math.floor(total / active.length) + (i < total % active.length ? 1 : 0)
+    const share = (total: number, i: number) =>
+      Math.floor(total / active.length) + (i < total % active.length ? 1 : 0)
     await Promise.all(
       active.map((p, i) => {
         const mine = distinct ? requests.filter((_, j) => j % active.length === i) : requests
@@ -167,7 +199,11 @@ function log(msg: string): void {
 async function measureTarget(
   plan: TargetPlan,
   s: Settings,
-  tokens: { firstSight: Map<number, BenchRequest[]>; cached: BenchRequest[]; forged: BenchRequest[] },
+  tokens: {
+    firstSight: Map<number, BenchRequest[]>
+    cached: BenchRequest[]
+    forged: BenchRequest[]
+  },
   phases: PhaseReport[],
   probes: ProbeReport[],
   auxCpuMs?: () => number,
@@ -188,7 +224,11 @@ async function measureTarget(
       // would be fast and wrong.
       const forged = count(await clients.run(tokens.forged, 1, tokens.forged.length, 10_000, true))
       const sum = (k: 'ok' | 'errors') => forged.reduce((n, r) => n + r[k], 0)
-      probes.push({ target: plan.label, forged: tokens.forged.length, rejected: sum('ok') + sum('errors') })
+      probes.push({
+        target: plan.label,
+        forged: tokens.forged.length,
+        rejected: sum('ok') + sum('errors'),
+      })
     }
     for (const c of s.concurrencies) {
       for (const mode of plan.tokenModes) {
@@ -196,12 +236,21 @@ async function measureTarget(
         const reqs = distinct ? tokens.firstSight.get(c)! : tokens.cached
         const before = server.cpuMs()
         const auxBefore = auxCpuMs?.()
-        const results = count(await clients.run(reqs, c, distinct ? reqs.length : s.cachedMax, s.durationMs, distinct))
+        const results = count(
+          await clients.run(reqs, c, distinct ? reqs.length : s.cachedMax, s.durationMs, distinct),
+        )
         const cpu = server.cpuMs() - before
         const auxCpu = auxBefore === undefined ? undefined : auxCpuMs!() - auxBefore
-        const p = summarize({ target: plan.label, tokens: mode, concurrency: c }, results, cpu, auxCpu)
+        const p = summarize(
+          { target: plan.label, tokens: mode, concurrency: c },
+          results,
+          cpu,
+          auxCpu,
+        )
         phases.push(p)
-        log(`${p.target} ${p.tokens} c=${c}: ${p.rps.toFixed(0)} req/s p50 ${p.p50Ms.toFixed(3)} ms, ${p.wrong} wrong, ${p.errors} errors`)
+        log(
+          `${p.target} ${p.tokens} c=${c}: ${p.rps.toFixed(0)} req/s p50 ${p.p50Ms.toFixed(3)} ms, ${p.wrong} wrong, ${p.errors} errors`,
+        )
       }
     }
   } finally {
@@ -242,13 +291,17 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
   const s: Settings = { ...(smoke ? SMOKE : FULL) }
   const positive = (flag: string, v: string): number => {
     const n = Number(v)
-    if (!Number.isInteger(n) || n < 1) throw new TypeError(`--${flag} must be a positive integer, got ${v}`)
+    if (!Number.isInteger(n) || n < 1)
+      throw new TypeError(`--${flag} must be a positive integer, got ${v}`)
     return n
   }
   if (values.workers !== undefined) s.workers = positive('workers', values.workers)
   if (values.duration !== undefined) s.durationMs = positive('duration', values.duration)
   const outDir = resolve(values.out ?? join(REPO_ROOT, 'bench', 'results'))
-  const only = values.targets === undefined ? undefined : new Set(values.targets.split(',').map((t) => t.trim()))
+  const only =
+    values.targets === undefined
+      ? undefined
+      : new Set(values.targets.split(',').map((t) => t.trim()))
 
   const startedAt = new Date().toISOString()
   const loadBefore = loadavg()[0]!
@@ -263,18 +316,27 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
     log(`minting tokens (${Object.values(s.firstSight).reduce((a, b) => a + b, 0)} first-sight)`)
     const issuer: BenchIssuer = await createBenchIssuer(join(dir, 'jwks.json'))
     const firstSight = new Map<number, BenchRequest[]>()
-    for (const c of s.concurrencies) firstSight.set(c, await buildRequests(issuer, s.firstSight[c] ?? 100, true))
+    for (const c of s.concurrencies)
+      firstSight.set(c, await buildRequests(issuer, s.firstSight[c] ?? 100, true))
     const cached = await buildRequests(issuer, CASES.length * 8, false)
     const tokens = { firstSight, cached, forged: await issuer.forgedRequests() }
     log(`tokens ready in ${((performance.now() - mintStart) / 1000).toFixed(1)} s`)
 
     const bundle = join(dir, 'trades.tar.gz')
-    const build = spawnSync(process.execPath, ['bin/verdict.js', 'build', 'policies/trades', '-o', bundle], {
-      cwd: REPO_ROOT,
-      encoding: 'utf8',
-    })
+    const build = spawnSync(
+      process.execPath,
+      ['bin/verdict.js', 'build', 'policies/trades', '-o', bundle],
+      {
+        cwd: REPO_ROOT,
+        encoding: 'utf8',
+      },
+    )
     const verdictReady = build.status === 0
-    if (!verdictReady) skipped.push({ target: 'verdict', reason: `verdict build failed: ${(build.stderr || build.stdout).trim()}` })
+    if (!verdictReady)
+      skipped.push({
+        target: 'verdict',
+        reason: `verdict build failed: ${(build.stderr || build.stdout).trim()}`,
+      })
 
     nats = await startNatsServer()
     const natsPort = String(nats.port)
@@ -292,7 +354,12 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
     }
     const both = [TokenMode.FIRST_SIGHT, TokenMode.CACHED]
     const plans: TargetPlan[] = [
-      { label: 'echo', kind: TargetKind.ECHO, tokenModes: [TokenMode.NONE], start: () => startEcho() },
+      {
+        label: 'echo',
+        kind: TargetKind.ECHO,
+        tokenModes: [TokenMode.NONE],
+        start: () => startEcho(),
+      },
     ]
     if (verdictReady) {
       plans.push({
@@ -332,20 +399,28 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
       if (plan.when && !plan.when()) continue
       log(`measuring ${plan.label}`)
       try {
-        const before = plan.kind === TargetKind.VERDICT ? Math.max(0, await auditEvents(nats.url)) : 0
+        const before =
+          plan.kind === TargetKind.VERDICT ? Math.max(0, await auditEvents(nats.url)) : 0
         const decisions = await measureTarget(
           plan,
           s,
           tokens,
           phases,
           probes,
-          plan.kind === TargetKind.VERDICT && natsPid !== undefined ? () => processCpuMs(natsPid) : undefined,
+          plan.kind === TargetKind.VERDICT && natsPid !== undefined
+            ? () => processCpuMs(natsPid)
+            : undefined,
         )
         if (plan.kind === TargetKind.VERDICT) {
-          audit.push({ target: plan.label, decisions, events: (await auditEvents(nats.url)) - before })
+          audit.push({
+            target: plan.label,
+            decisions,
+            events: (await auditEvents(nats.url)) - before,
+          })
         }
       } catch (err) {
-        const reason = err instanceof Error ? err.message.split('\n')[0]!.slice(0, 300) : String(err)
+        const reason =
+          err instanceof Error ? err.message.split('\n')[0]!.slice(0, 300) : String(err)
         skipped.push({ target: plan.label, reason })
         log(`${plan.label} not measured: ${reason}`)
       }
@@ -366,7 +441,11 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
       loadAvg1m: { start: loadBefore, end: loadavg()[0]! },
       note: MACHINE_NOTE,
     },
-    settings: { ...s, audit: 'Verdict publishes every decision to a local nats-server (JetStream); Cerbos audit off' },
+    settings: {
+      ...s,
+      audit:
+        'Verdict publishes every decision to a local nats-server (JetStream); Cerbos audit off',
+    },
     skipped,
     phases,
     probes,
@@ -385,12 +464,17 @@ if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(
   runBench(process.argv.slice(2)).then(
     (report) => {
       // Wrong answers make the run fail: a fast wrong answer is not a result.
-      if (report.phases.some((p) => p.wrong > 0) || report.probes.some((p) => p.rejected < p.forged)) {
+      if (
+        report.phases.some((p) => p.wrong > 0) ||
+        report.probes.some((p) => p.rejected < p.forged)
+      ) {
         process.exitCode = 1
       }
     },
     (err: unknown) => {
-      process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+      process.stderr.write(
+        `bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+      )
       process.exitCode = 1
     },
   )

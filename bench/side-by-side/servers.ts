@@ -85,7 +85,12 @@ function canConnect(port: number): Promise<boolean> {
   })
 }
 
-function wrap(name: string, child: ChildProcess, address: string, output: () => string): ServerProcess {
+function wrap(
+  name: string,
+  child: ChildProcess,
+  address: string,
+  output: () => string,
+): ServerProcess {
   return {
     name,
     pid: child.pid!,
@@ -122,7 +127,13 @@ function capture(child: ChildProcess): () => string {
 }
 
 /** Waits until `ready()` is true, failing early if the process exits. */
-async function waitUntil(name: string, child: ChildProcess, ready: () => Promise<boolean>, log: () => string, timeoutMs = 20_000) {
+async function waitUntil(
+  name: string,
+  child: ChildProcess,
+  ready: () => Promise<boolean>,
+  log: () => string,
+  timeoutMs = 20_000,
+) {
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) {
@@ -175,14 +186,22 @@ export async function startVerdict(o: VerdictServerOptions): Promise<ServerProce
   // The sidecar only logs the address it bound; picking the port here keeps clients simple.
   const grpc = o.grpc.endsWith(':0') ? `${o.grpc.slice(0, -2)}:${await freePort()}` : o.grpc
   const args = [
-    'bin/verdict.js', 'serve',
-    '--bundle', o.bundle,
-    '--jwks', o.jwks,
-    '--issuer', o.issuer,
-    '--audience', o.audience,
-    '--grpc', grpc,
-    '--service', 'bench',
-    '--log-level', 'info',
+    'bin/verdict.js',
+    'serve',
+    '--bundle',
+    o.bundle,
+    '--jwks',
+    o.jwks,
+    '--issuer',
+    o.issuer,
+    '--audience',
+    o.audience,
+    '--grpc',
+    grpc,
+    '--service',
+    'bench',
+    '--log-level',
+    'info',
     ...(o.nats ? ['--nats', o.nats] : []),
     ...(o.auditSpool ? ['--audit-spool', o.auditSpool] : []),
   ]
@@ -209,17 +228,21 @@ export interface CerbosServerOptions {
 export async function startCerbos(o: CerbosServerOptions): Promise<ServerProcess> {
   const grpcPort = await freePort()
   const httpPort = await freePort()
-  const child = spawn(CERBOS_BIN, ['server', `--config=${REPO_ROOT}bench/cerbos/config.yaml`, '--log-level=warn'], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: {
-      ...process.env,
-      BENCH_CERBOS_GRPC: `127.0.0.1:${grpcPort}`,
-      BENCH_CERBOS_HTTP: `127.0.0.1:${httpPort}`,
-      BENCH_CERBOS_POLICY: o.policyDir,
-      BENCH_JWKS: o.jwks,
+  const child = spawn(
+    CERBOS_BIN,
+    ['server', `--config=${REPO_ROOT}bench/cerbos/config.yaml`, '--log-level=warn'],
+    {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        BENCH_CERBOS_GRPC: `127.0.0.1:${grpcPort}`,
+        BENCH_CERBOS_HTTP: `127.0.0.1:${httpPort}`,
+        BENCH_CERBOS_POLICY: o.policyDir,
+        BENCH_JWKS: o.jwks,
+      },
     },
-  })
+  )
   const log = capture(child)
   await waitUntil('cerbos', child, () => canConnect(grpcPort), log)
   return wrap('cerbos', child, `127.0.0.1:${grpcPort}`, log)

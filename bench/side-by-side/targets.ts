@@ -11,7 +11,12 @@ import {
   CheckResponseSchema,
   DecisionCode,
 } from '../../src/gen/verdict/v1/authorizer_pb.js'
-import { CERBOS_CHECK_RESOURCES, CerbosEffect, decodeEffect, encodeCheckResources } from '../cerbos/wire.js'
+import {
+  CERBOS_CHECK_RESOURCES,
+  CerbosEffect,
+  decodeEffect,
+  encodeCheckResources,
+} from '../cerbos/wire.js'
 import { CASES, PROFILES } from './fixtures.js'
 import type { BenchRequest } from './fixtures.js'
 
@@ -107,7 +112,9 @@ const echo: TargetCodec = {
       bytes: verdictBytes(req),
       check(answer) {
         const res = fromBinary(CheckResponseSchema, answer)
-        return res.allow && res.code === DecisionCode.OK ? undefined : 'echo answered something else'
+        return res.allow && res.code === DecisionCode.OK
+          ? undefined
+          : 'echo answered something else'
       },
     }
   },

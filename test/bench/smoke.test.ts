@@ -18,11 +18,15 @@ afterAll(() => rmSync(out, { recursive: true, force: true }))
 
 describe('Bench smoke', () => {
   it('measures echo, Verdict and Cerbos with zero wrong answers and full audit', () => {
-    const run = spawnSync(process.execPath, ['--import', 'tsx', 'bench/side-by-side/run.ts', '--smoke', '--out', out], {
-      cwd: repo,
-      encoding: 'utf8',
-      timeout: 110_000,
-    })
+    const run = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', 'bench/side-by-side/run.ts', '--smoke', '--out', out],
+      {
+        cwd: repo,
+        encoding: 'utf8',
+        timeout: 110_000,
+      },
+    )
     expect(run.status, run.stderr).toBe(0)
     const report = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')) as BenchReport
     expect(readFileSync(join(out, 'latest.md'), 'utf8')).toContain('| target | tokens | conc |')
