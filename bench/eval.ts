@@ -54,8 +54,8 @@ function time(label: string, n: number, fn: () => unknown): number {
 const got = (policy.evaluate(input, 'trades/decision') as { result: { allow: boolean } }[])[0]!.result
 if (got.allow !== decideJs(input).allow) throw new Error('wasm and JS disagree')
 
-const exports = (policy as unknown as { wasmInstance: WebAssembly.Instance }).wasmInstance.exports as Record<string, CallableFunction>
-const p = policy as unknown as { dataAddr: number; dataHeapPtr: number; mem: WebAssembly.Memory; entrypoints: Record<string, number> }
+const exports = (policy as unknown as { wasmInstance: { exports: Record<string, CallableFunction> } }).wasmInstance.exports
+const p = policy as unknown as { dataAddr: number; dataHeapPtr: number; mem: { buffer: ArrayBuffer }; entrypoints: Record<string, number> }
 const bytes = new TextEncoder().encode(JSON.stringify(input))
 new Uint8Array(p.mem.buffer).set(bytes, p.dataHeapPtr)
 const ep = p.entrypoints['trades/decision']!

@@ -7,7 +7,7 @@
 
 import type { BuiltinDecl, Module } from '../rego/index.js'
 import { compileModules, compileQuery, parseModule, parseQuery, RegoErrors } from '../rego/index.js'
-import { OPA_WASM_JS_BUILTINS, VERDICT_HOST_PREFIX } from '../wasm/index.js'
+import { VERDICT_HOST_BUILTINS, VERDICT_HOST_PREFIX } from '../wasm/index.js'
 import { generate } from './codegen/index.js'
 import type { Policy } from './ir/types.js'
 import { plan } from './planner/index.js'
@@ -31,9 +31,9 @@ export interface CompileOptions {
   extraBuiltins?: BuiltinDecl[]
   /**
    * Which host runs the module. `verdict` (default): builtins that opa-wasm implements itself
-   * with non-OPA semantics (`sprintf`, `json.is_valid`, ...) are called under Verdict's names
-   * (`verdict:sprintf`), so Verdict's engine answers them as OPA does. `opa`: plain OPA names
-   * only, for modules meant for other opa-wasm hosts (which then use their own versions).
+   * with non-OPA semantics (`sprintf`, `json.is_valid`, ...) and the time builtins (exact
+   * nanoseconds) are called under Verdict's names (`verdict:sprintf`), so Verdict's engine
+   * answers them as OPA does. `opa`: plain OPA names only, for modules meant for other hosts.
    */
   host?: 'verdict' | 'opa'
 }
@@ -89,7 +89,7 @@ export function compile(options: CompileOptions): CompileResult {
   const verdictHost = (options.host ?? 'verdict') === 'verdict'
   const wasm = generate(ir, {
     strictBuiltinErrors: options.strictBuiltinErrors ?? false,
-    hostName: (name) => (verdictHost && OPA_WASM_JS_BUILTINS.has(name) ? VERDICT_HOST_PREFIX + name : name),
+    hostName: (name) => (verdictHost && VERDICT_HOST_BUILTINS.has(name) ? VERDICT_HOST_PREFIX + name : name),
   })
   return { wasm, ir, entrypoints: ir.plans.plans.map((p) => p.name) }
 }

@@ -88,5 +88,20 @@ export const OPA_WASM_JS_BUILTINS: ReadonlySet<string> = new Set([
   'yaml.unmarshal',
 ])
 
+/**
+ * Builtins that Verdict's modules call under {@link VERDICT_HOST_PREFIX}-prefixed names: those of
+ * {@link OPA_WASM_JS_BUILTINS}, and the time builtins, whose nanosecond arguments exceed 2^53 and
+ * reach Verdict's host exact only through its number markers (see runtime/src/host.c).
+ */
+export const VERDICT_HOST_BUILTINS: ReadonlySet<string> = new Set([
+  ...OPA_WASM_JS_BUILTINS,
+  'time.format',
+  'time.date',
+  'time.clock',
+  'time.weekday',
+  'time.add_date',
+  'time.diff',
+])
+
 /** Prefix of the host builtin names only Verdict's engine provides (`verdict:sprintf`). */
 export const VERDICT_HOST_PREFIX = 'verdict:'

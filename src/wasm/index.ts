@@ -13,6 +13,7 @@ export {
   PathError,
   PAGE_SIZE,
   OPA_WASM_JS_BUILTINS,
+  VERDICT_HOST_BUILTINS,
   VERDICT_HOST_PREFIX,
 } from './abi.js'
 export { ByteWriter, ByteReader } from './encoding.js'

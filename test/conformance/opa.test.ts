@@ -10,7 +10,7 @@ import { loadCases, runCases, type Summary } from '../helpers/conformance.js'
 import { KNOWN_FAILURES } from './known-failures.js'
 
 /** The number of OPA cases that must pass. Only ever raise it. */
-const FLOOR = 0
+const FLOOR = 807
 
 /** Categories the compiler must pass completely (no failures, no skips). */
 const COMPLETE: readonly string[] = [

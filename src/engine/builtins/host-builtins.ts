@@ -28,6 +28,7 @@ import * as s from './strings.js'
 import * as time from './time.js'
 import { unitsParse, unitsParseBytes } from './units.js'
 import { formatNumber } from './value.js'
+import { PdpError } from '../../util/errors.js'
 
 /** A host builtin: JSON-converted arguments in, a JSON value (or undefined) out. */
 export type HostBuiltin = (...args: any[]) => unknown
@@ -301,21 +302,53 @@ export function createHostBuiltins(options: HostBuiltinOptions): Record<string, 
     ...implementations(now, options.print ?? defaultSink, options.runtime),
     ...options.custom,
   }
-  for (const name of OPA_WASM_SHADOWED) {
-    if (impls[name]) impls[SHADOWED_ALIAS_PREFIX + name] = impls[name]
-  }
+  // Every builtin is also reachable as verdict:<name>, the names Verdict's modules use where
+  // opa-wasm would shadow the host or numbers must stay exact.
+  for (const name of Object.keys(impls)) impls[SHADOWED_ALIAS_PREFIX + name] = impls[name]!
   const out: Record<string, HostBuiltin> = {}
   for (const [name, fn] of Object.entries(impls)) {
+    // Verdict's modules send exact-number markers only to the builtins they call under the
+    // verdict: prefix (they alone are sure to reach this host).
+    const exact = name.startsWith(SHADOWED_ALIAS_PREFIX)
     out[name] = (...args: unknown[]) => {
       try {
-        return forWasm(fn(...args))
+        return forWasm(fn(...(exact ? args.map(exactNumbers) : args)))
       } catch (e) {
-        if (options.strict) throw e
+        // Strict mode: report the error as a marker value that a Verdict-built module raises as
+        // `file:row: code: message` (a JS exception would reach the caller without a location).
+        if (options.strict) return strictErrorMarker(e)
         // OPA's default: an erroring builtin call is undefined. Unexpected errors (bugs) are
         // treated alike, which keeps a decision that depends on the call undefined, not wrong.
         return undefined
       }
     }
   }
+  return out
+}
+
+/** The key of the value a strict host builtin returns to report an error to the module. */
+export const BUILTIN_ERROR_MARKER = '__verdict_builtin_error__'
+
+/** The key of an exact number (decimal text) that the module sends in place of a big integer. */
+export const EXACT_NUMBER_MARKER = '__verdict_number__'
+
+function strictErrorMarker(e: unknown): Record<string, unknown> {
+  const code = e instanceof PdpError ? e.code : 'eval_builtin_error'
+  const message = e instanceof Error ? e.message : String(e)
+  return { [BUILTIN_ERROR_MARKER]: { code, message } }
+}
+
+/** Turns exact-number markers back into BigInt (integers) or numbers, deeply. */
+function exactNumbers(v: unknown): unknown {
+  if (v === null || typeof v !== 'object') return v
+  if (Array.isArray(v)) return v.map(exactNumbers)
+  const o = v as Record<string, unknown>
+  const keys = Object.keys(o)
+  if (keys.length === 1 && keys[0] === EXACT_NUMBER_MARKER && typeof o[EXACT_NUMBER_MARKER] === 'string') {
+    const text = o[EXACT_NUMBER_MARKER] as string
+    return /^-?\d+$/.test(text) ? BigInt(text) : Number(text)
+  }
+  const out: Record<string, unknown> = {}
+  for (const k of keys) out[k] = exactNumbers(o[k])
   return out
 }

@@ -44,7 +44,7 @@ function signed(s: string, neg: boolean, spec: Spec): string {
   return s
 }
 
-function fmtInt(n: number, spec: Spec): string | undefined {
+function fmtInt(n: number | bigint, spec: Spec): string | undefined {
   const b = BigInt(n)
   const neg = b < 0n
   const abs = neg ? -b : b
@@ -53,7 +53,7 @@ function fmtInt(n: number, spec: Spec): string | undefined {
     case 'd':
     case 'v':
     case 's':
-      body = formatNumber(Math.abs(n))
+      body = typeof n === 'bigint' ? abs.toString() : formatNumber(Math.abs(n))
       break
     case 'b':
       body = abs.toString(2)
@@ -153,7 +153,11 @@ function fmtString(s: string, spec: Spec): string | undefined {
 function fmtArg(v: unknown, spec: Spec): string {
   let out: string | undefined
   let numeric = false
-  if (typeof v === 'number') {
+  if (typeof v === 'bigint') {
+    // Exact integers beyond 2^53 (see host-builtins.ts, exact numbers).
+    numeric = true
+    out = fmtInt(v, spec)
+  } else if (typeof v === 'number') {
     numeric = true
     out = Number.isInteger(v) ? fmtInt(v, spec) : fmtFloat(v, spec)
     if (out === undefined && Number.isInteger(v)) out = fmtFloat(v, spec)

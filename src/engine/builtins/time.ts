@@ -600,7 +600,10 @@ function parseLayout(fn: string, layout: string, value: string): bigint {
 
 /** Accepts a JSON number (possibly already rounded by the JSON round trip) or a BigInt. */
 function toNs(fn: string, pos: number, v: unknown): bigint {
-  if (typeof v === 'bigint') return v
+  if (typeof v === 'bigint') {
+    if (v > INT64_MAX || v < INT64_MIN) throw builtinError(fn, 'timestamp too big')
+    return v
+  }
   if (typeof v !== 'number') return badOperand(fn, pos, 'number', v)
   if (!Number.isFinite(v)) throw builtinError(fn, 'timestamp too big')
   const b = BigInt(Math.trunc(v))

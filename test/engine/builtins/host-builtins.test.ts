@@ -2,7 +2,6 @@ import { loadPolicy } from '@open-policy-agent/opa-wasm'
 import { describe, expect, it } from 'vitest'
 import { compile } from '../../../src/compiler/index.js'
 import {
-  BuiltinError,
   OPA_WASM_SHADOWED,
   SHADOWED_ALIAS_PREFIX,
   createHostBuiltins,
@@ -13,7 +12,11 @@ async function run(
   entrypoint: string,
   options: Parameters<typeof createHostBuiltins>[0],
 ) {
-  const compiled = compile({ modules: [{ file: 'p.rego', source }], entrypoints: [entrypoint] })
+  const compiled = compile({
+    modules: [{ file: 'p.rego', source }],
+    entrypoints: [entrypoint],
+    strictBuiltinErrors: options.strict,
+  })
   const policy = await loadPolicy(compiled.wasm, undefined, createHostBuiltins(options))
   return (policy.evaluate({}, entrypoint) as { result: unknown }[])[0]?.result
 }
@@ -22,8 +25,18 @@ describe('createHostBuiltins', () => {
   it('makes a failing call undefined unless strict', () => {
     const b = createHostBuiltins({ strict: false })
     expect(b['units.parse']!('foo')).toBeUndefined()
+    // Strict: the error comes back as a marker value the module raises with its location.
     const strict = createHostBuiltins({ strict: true })
-    expect(() => strict['units.parse']!('foo')).toThrow(BuiltinError)
+    expect(strict['units.parse']!('foo')).toEqual({
+      __verdict_builtin_error__: { code: 'eval_builtin_error', message: 'units.parse: no amount provided' },
+    })
+  })
+
+  it('turns exact-number markers into BigInt for verdict: builtins only', () => {
+    const b = createHostBuiltins({ strict: false })
+    const big = { __verdict_number__: '123456789123456789123' }
+    expect(b['verdict:sprintf']!('%d', [big])).toBe('123456789123456789123')
+    expect(b['sprintf']!('%v', [big])).toBe('{"__verdict_number__": "123456789123456789123"}')
   })
 
   it('passes BigInt results as exact JSON text', () => {
@@ -94,7 +107,7 @@ bad := units.parse("nope")
     })
     expect(await run(partial, 't/bad', { strict: false })).toBeUndefined()
     await expect(run(partial, 't/bad', { strict: true })).rejects.toThrow(
-      'units.parse: no amount provided',
+      'p.rego:11: eval_builtin_error: units.parse: no amount provided',
     )
   })
 })
