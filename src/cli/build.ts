@@ -10,6 +10,7 @@ import { join, relative } from 'node:path'
 import { contentRevision, writeBundle } from '../bundle/index.js'
 import type { BundleFile } from '../bundle/index.js'
 import { compile, planOnly } from '../compiler/index.js'
+import { HOST_BUILTIN_NAMES } from '../engine/index.js'
 import { parseModule } from '../rego/index.js'
 import type { Module, Term } from '../rego/index.js'
 
@@ -117,7 +118,7 @@ export async function buildBundle(options: BuildOptions): Promise<{ revision: st
   if (entrypoints.length === 0) {
     throw new Error('no entrypoints: give --entrypoint pkg/rule or define a rule named decision')
   }
-  const compiled = compile({ modules, entrypoints })
+  const compiled = compile({ modules, entrypoints, hostBuiltins: HOST_BUILTIN_NAMES })
   const dataJson = JSON.stringify(data)
   const content: BundleFile[] = [
     { name: 'policy.wasm', data: compiled.wasm },

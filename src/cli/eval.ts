@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises'
 import { loadBundle } from '../bundle/index.js'
 import { compile } from '../compiler/index.js'
-import { createHostBuiltins, PolicyEngine } from '../engine/index.js'
+import { createHostBuiltins, HOST_BUILTIN_NAMES, PolicyEngine } from '../engine/index.js'
 import { readPolicySources } from './build.js'
 
 /** Options of `verdict eval`. */
@@ -28,7 +28,11 @@ export async function evaluateQuery(options: EvalOptions): Promise<unknown> {
   const builtins = createHostBuiltins({ strict: false })
   if (options.dir !== undefined) {
     const { modules, data } = await readPolicySources(options.dir)
-    const { wasm } = compile({ modules, queries: [{ name: 'eval', source: options.query }] })
+    const { wasm } = compile({
+      modules,
+      queries: [{ name: 'eval', source: options.query }],
+      hostBuiltins: HOST_BUILTIN_NAMES,
+    })
     const engine = await PolicyEngine.load({ wasm, data, entrypoint: 'eval', builtins })
     return engine.query(input, 'eval')
   }

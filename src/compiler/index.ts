@@ -6,10 +6,18 @@
  */
 
 import type { BuiltinDecl, Module } from '../rego/index.js'
-import { compileModules, compileQuery, parseModule, parseQuery, RegoErrors } from '../rego/index.js'
+import {
+  compileModules,
+  compileQuery,
+  getBuiltin,
+  parseModule,
+  parseQuery,
+  RegoError,
+  RegoErrors,
+} from '../rego/index.js'
 import { VERDICT_HOST_BUILTINS, VERDICT_HOST_PREFIX } from '../wasm/index.js'
 import { generate } from './codegen/index.js'
-import type { Policy } from './ir/types.js'
+import type { Block, Policy, Stmt } from './ir/types.js'
 import { plan } from './planner/index.js'
 
 export { plan, Planner } from './planner/index.js'
@@ -36,6 +44,12 @@ export interface CompileOptions {
    * answers them as OPA does. `opa`: plain OPA names only, for modules meant for other hosts.
    */
   host?: 'verdict' | 'opa'
+  /**
+   * The host builtins the target host provides (e.g. Verdict engine's `HOST_BUILTIN_NAMES`).
+   * When given, a call of any other host builtin (not native, not in `extraBuiltins`) is a
+   * build error instead of a "not implemented" failure at evaluation time.
+   */
+  hostBuiltins?: ReadonlySet<string>
 }
 
 /** The compiled module, its IR, and the entrypoint names in the order of their ids. */
@@ -86,10 +100,45 @@ export function planOnly(options: CompileOptions): Policy {
  */
 export function compile(options: CompileOptions): CompileResult {
   const ir = planOnly(options)
+  if (options.hostBuiltins) checkHostBuiltins(ir, options)
   const verdictHost = (options.host ?? 'verdict') === 'verdict'
   const wasm = generate(ir, {
     strictBuiltinErrors: options.strictBuiltinErrors ?? false,
     hostName: (name) => (verdictHost && VERDICT_HOST_BUILTINS.has(name) ? VERDICT_HOST_PREFIX + name : name),
   })
   return { wasm, ir, entrypoints: ir.plans.plans.map((p) => p.name) }
+}
+
+/** Rejects calls of host builtins that the target host does not provide, at their location. */
+function checkHostBuiltins(ir: Policy, options: CompileOptions): void {
+  const provided = options.hostBuiltins!
+  const extra = new Set((options.extraBuiltins ?? []).map((b) => b.name))
+  const missing = (name: string): boolean =>
+    getBuiltin(name)?.provider === 'host' && !provided.has(name) && !extra.has(name)
+  const errors: RegoError[] = []
+  const seen = new Set<string>()
+  const visit = (blocks: Block[]): void => {
+    for (const b of blocks) for (const st of b.stmts) visitStmt(st)
+  }
+  const visitStmt = (st: Stmt): void => {
+    if (st.type === 'CallStmt' && missing(st.func) && !seen.has(st.func)) {
+      seen.add(st.func)
+      const file = ir.static.files[st.file]?.value ?? '<unknown>'
+      errors.push(
+        new RegoError(
+          'rego_type_error',
+          `undefined function ${st.func}: the host does not provide this builtin`,
+          { file, row: st.row, col: st.col, offset: 0 },
+        ),
+      )
+    }
+    if (st.type === 'BlockStmt') visit(st.blocks)
+    else if (st.type === 'ScanStmt' || st.type === 'NotStmt' || st.type === 'WithStmt') visit([st.block])
+  }
+  for (const p of ir.plans.plans) visit(p.blocks)
+  for (const f of ir.funcs.funcs) visit(f.blocks)
+  if (errors.length > 0) {
+    const sources = Object.fromEntries(options.modules.map((m) => [m.file, m.source]))
+    throw new RegoErrors(errors, { sources })
+  }
 }

@@ -14,7 +14,7 @@ export {
 } from './decision.js'
 export type { Decision, EvaluationError } from './decision.js'
 export { EngineError, EngineErrorCode } from './errors.js'
-export { createHostBuiltins } from './builtins/index.js'
+export { createHostBuiltins, HOST_BUILTIN_NAMES } from './builtins/index.js'
 export type { HostBuiltinOptions } from './builtins/index.js'
 export { checkAbi, PolicyEngine, SUPPORTED_ABI_VERSION } from './policy-engine.js'
 export type { CustomBuiltins, PolicyEngineOptions } from './policy-engine.js'
