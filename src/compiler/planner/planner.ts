@@ -839,6 +839,22 @@ export class Planner {
     this.#emit({ type: 'BlockStmt', blocks: [base] })
   }
 
+  /** The value of a trie child: its rule set's func called on (input, data), or its subtree. */
+  #childValue(child: TrieNode, path: string[]): Local {
+    if (!child.set) return this.#virtual(child, path)
+    const v = this.#local()
+    this.#emit({
+      type: 'CallStmt',
+      func: this.#funcFor(child.set),
+      args: [
+        { type: 'local', value: INPUT_LOCAL },
+        { type: 'local', value: DATA_LOCAL },
+      ],
+      result: v,
+    })
+    return v
+  }
+
   /** The document at a trie node: its rules' values merged over the base data at `path`. */
   #virtual(node: TrieNode, path: string[]): Local {
     const obj = this.#local()
@@ -848,19 +864,7 @@ export class Planner {
       const childPath = [...path, name]
       if (this.#ctx.dataOverrides.some((o) => isPrefix(o, childPath))) continue
       const block = this.#nested(() => {
-        let v: Local
-        if (child.set) {
-          v = this.#local()
-          this.#emit({
-            type: 'CallStmt',
-            func: this.#funcFor(child.set),
-            args: [
-              { type: 'local', value: INPUT_LOCAL },
-              { type: 'local', value: DATA_LOCAL },
-            ],
-            result: v,
-          })
-        } else v = this.#virtual(child, childPath)
+        const v = this.#childValue(child, childPath)
         this.#emit({ type: 'ObjectInsertStmt', object: obj, key: this.#str(name), value: { type: 'local', value: v } })
       })
       this.#emit({ type: 'BlockStmt', blocks: [block] })
@@ -1095,19 +1099,7 @@ export class Planner {
         if (child.set?.kind === 'function') continue
         block(() => {
           this.#loc = child.set?.location ?? set.location
-          let v: Local
-          if (child.set) {
-            v = this.#local()
-            this.#emit({
-              type: 'CallStmt',
-              func: this.#funcFor(child.set),
-              args: [
-                { type: 'local', value: INPUT_LOCAL },
-                { type: 'local', value: DATA_LOCAL },
-              ],
-              result: v,
-            })
-          } else v = this.#virtual(child, [...set.path, name])
+          const v = this.#childValue(child, [...set.path, name])
           this.#emit({ type: 'ObjectInsertOnceStmt', object: ret, key: this.#str(name), value: { type: 'local', value: v } })
         })
       }
