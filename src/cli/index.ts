@@ -9,5 +9,7 @@ export { buildBundle, bundleRoots, defaultEntrypoints, dumpIr, readPolicySources
 export type { BuildOptions, PolicySources } from './build.js'
 export { evaluateQuery } from './eval.js'
 export type { EvalOptions } from './eval.js'
+export { DEFAULT_TEST_TIMEOUT_MS, formatTestResults, readTestSources, runTests, TEST_HELP, testCommand } from './test-command.js'
+export type { CommandOutput, TestOptions, TestResult } from './test-command.js'
 export { loadPolicy, startSidecar } from './serve.js'
 export type { Sidecar } from './serve.js'

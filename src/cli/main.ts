@@ -1,5 +1,5 @@
 /**
- * The `verdict` command line: `serve`, `build`, `eval`. The only composition root: the one place
+ * The `verdict` command line: `serve`, `build`, `eval`, `test`. The only composition root: the one place
  * where compiler, bundle, engine, token, audit and server meet.
  *
  * @module
@@ -12,6 +12,7 @@ import { createLogger } from '../server/index.js'
 import { buildBundle, dumpIr } from './build.js'
 import { evaluateQuery } from './eval.js'
 import { startSidecar } from './serve.js'
+import { testCommand } from './test-command.js'
 
 const HELP = {
   main: `Usage: verdict <command> [options]
@@ -20,6 +21,7 @@ Commands:
   serve    run the policy decision point sidecar (gRPC)
   build    compile a policy directory into an OPA-format bundle
   eval     evaluate a query against a policy directory or bundle
+  test     run Rego unit tests (rules named test_*)
 
 Options:
   --help       show help (also: verdict <command> --help)
@@ -194,6 +196,8 @@ export async function main(argv: string[]): Promise<number> {
         return await build(rest)
       case 'eval':
         return await evalCommand(rest)
+      case 'test':
+        return await testCommand(rest)
       case '--version':
       case '-v':
         print(`${version()}\n`)
