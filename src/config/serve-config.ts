@@ -75,6 +75,61 @@ function get(file: Record<string, unknown>, path: string): unknown {
   return node
 }
 
+/** File keys of one issuer entry, in camelCase or snake_case, mapped to `IssuerOptions`. */
+function issuerEntry(entry: unknown, key: string): Record<string, unknown> {
+  if (!isObject(entry)) invalid(key, 'must be a mapping')
+  const pick = (...names: string[]): unknown => {
+    for (const n of names) if (entry[n] !== undefined) return entry[n]
+    return undefined
+  }
+  const out: Record<string, unknown> = { issuer: pick('issuer', 'iss') }
+  const jwks = pick('jwks')
+  // A bare string is a file path or an http(s) URL, like --jwks.
+  out.jwks = typeof jwks === 'string' ? (/^https?:\/\//.test(jwks) ? { url: jwks } : { file: jwks }) : jwks
+  const audiences = pick('audiences', 'audience')
+  out.audiences = typeof audiences === 'string' ? [audiences] : audiences
+  const algorithms = pick('algorithms')
+  if (algorithms !== undefined) out.algorithms = typeof algorithms === 'string' ? [algorithms] : algorithms
+  const typ = pick('typ')
+  if (typ !== undefined) out.typ = typ
+  const required = pick('requiredClaims', 'required_claims')
+  if (required !== undefined) out.requiredClaims = required
+  const mapping = pick('claimsMapping', 'claims_mapping')
+  if (mapping !== undefined) {
+    if (!isObject(mapping)) invalid(`${key}.claimsMapping`, 'must be a mapping')
+    const m: Record<string, unknown> = {}
+    for (const [k, v] of Object.entries(mapping)) {
+      m[k === 'client_id' ? 'clientId' : k] = v
+    }
+    out.claimsMapping = m
+  }
+  const known = new Set(['issuer', 'iss', 'jwks', 'audiences', 'audience', 'algorithms', 'typ', 'requiredClaims', 'required_claims', 'claimsMapping', 'claims_mapping'])
+  for (const k of Object.keys(entry)) if (!known.has(k)) invalid(`${key}.${k}`, 'is not a known issuer setting')
+  return out
+}
+
+/** JWKS refresh settings under `token.jwks_cache` (durations). */
+function jwksCache(file: Record<string, unknown>): { jwksCache?: Record<string, number> } {
+  const node = get(file, 'token.jwksCache') ?? get(file, 'token.jwks_cache')
+  if (node === undefined || node === null) return {}
+  if (!isObject(node)) invalid('token.jwksCache', 'must be a mapping')
+  const names: Record<string, string> = {
+    maxAge: 'cacheMaxAgeMs', max_age: 'cacheMaxAgeMs',
+    cooldown: 'cooldownMs',
+    timeout: 'timeoutMs',
+    fileCheckInterval: 'fileCheckIntervalMs', file_check_interval: 'fileCheckIntervalMs',
+  }
+  const out: Record<string, number> = {}
+  for (const [k, v] of Object.entries(node)) {
+    const target = names[k]
+    if (target === undefined) invalid(`token.jwksCache.${k}`, 'is not a known setting')
+    const ms = typeof v === 'string' || typeof v === 'number' ? parseDuration(v) : undefined
+    if (ms === undefined) invalid(`token.jwksCache.${k}`, `must be a duration like '30s'`)
+    out[target] = ms
+  }
+  return { jwksCache: out }
+}
+
 /** Reads a YAML or JSON config file into an object. */
 export function readConfigFile(path: string): Record<string, unknown> {
   let text: string
@@ -117,6 +172,11 @@ const SETTINGS = {
   audience: { flag: 'audience', env: 'VERDICT_AUDIENCE', file: 'token.audience' },
   clockSkew: { flag: 'clock-skew', env: 'VERDICT_CLOCK_SKEW', file: 'token.clock_skew' },
   requiredClaims: { flag: 'required-claims', env: 'VERDICT_REQUIRED_CLAIMS', file: 'token.required_claims' },
+  requiredScopes: { flag: 'required-scope', env: 'VERDICT_REQUIRED_SCOPES', file: 'token.requiredScopes' },
+  maxTokenAge: { flag: 'max-token-age', env: 'VERDICT_MAX_TOKEN_AGE', file: 'token.maxTokenAge' },
+  typ: { flag: 'token-typ', env: 'VERDICT_TOKEN_TYP', file: 'token.typ' },
+  algorithms: { flag: 'algorithms', env: 'VERDICT_ALGORITHMS', file: 'token.algorithms' },
+  issuers: { flag: 'issuers', env: 'VERDICT_ISSUERS', file: 'token.issuers' },
   shutdownGrace: { flag: 'shutdown-grace', env: 'VERDICT_SHUTDOWN_GRACE', file: 'shutdown_grace' },
   maxTokenBytes: { flag: 'max-token-bytes', env: 'VERDICT_MAX_TOKEN_BYTES', file: 'limits.max_token_bytes' },
   maxPropertiesBytes: { flag: 'max-properties-bytes', env: 'VERDICT_MAX_PROPERTIES_BYTES', file: 'limits.max_properties_bytes' },
@@ -175,28 +235,67 @@ export function loadServeConfig(sources: ConfigSources): ServeConfig {
     invalid(key, 'must be a list of strings')
   }
 
-  const logLevel = str(SETTINGS.logLevel, false) ?? 'info'
-  if (!isLogLevel(logLevel)) invalid(SETTINGS.logLevel.file, `must be one of debug, info, warn, error`)
-
-  const jwks = str(SETTINGS.jwks, true)!
-  const audiences = list(SETTINGS.audience)
-  if (audiences === undefined || audiences.length === 0) {
-    invalid(SETTINGS.audience.file, `is required (flag --audience, env ${SETTINGS.audience.env})`)
+  // Scopes are space-delimited like the OAuth scope claim; commas are accepted too.
+  const scopeList = (s: Setting): string[] | undefined => {
+    const { value, key } = raw(s)
+    if (value === undefined || value === null) return undefined
+    if (typeof value === 'string') return value.split(/[\s,]+/).filter((v) => v !== '')
+    if (Array.isArray(value) && value.every((v) => typeof v === 'string' && v !== '')) return value as string[]
+    invalid(key, 'must be a list of scopes')
   }
-  const tokenDefaults = defaultTokenOptions()
-  const requiredClaims = list(SETTINGS.requiredClaims)
-  const token = validateTokenOptions({
-    ...tokenDefaults,
-    clockSkewMs: duration(SETTINGS.clockSkew, tokenDefaults.clockSkewMs),
-    maxTokenBytes: int(SETTINGS.maxTokenBytes, tokenDefaults.maxTokenBytes),
-    issuers: [
+  const optional = <K extends string, V>(k: K, v: V | undefined | -1) =>
+    v === undefined || v === -1 ? {} : ({ [k]: v } as Record<K, V>)
+
+  /**
+   * Trusted issuers: either the list under `token.issuers` (file, or JSON in --issuers /
+   * VERDICT_ISSUERS), or the single issuer of --issuer/--jwks/--audience.
+   */
+  const issuerList = (): unknown[] => {
+    const { value, key } = raw(SETTINGS.issuers)
+    if (value !== undefined && value !== null) {
+      let list: unknown = value
+      if (typeof value === 'string') {
+        try {
+          list = JSON.parse(value)
+        } catch {
+          invalid(key, 'must be a JSON list of issuers')
+        }
+      }
+      if (!Array.isArray(list) || list.length === 0) invalid(key, 'must list at least one issuer')
+      return list.map((entry, i) => issuerEntry(entry, `${key}[${i}]`))
+    }
+    const jwks = str(SETTINGS.jwks, true)!
+    const audiences = list(SETTINGS.audience)
+    if (audiences === undefined || audiences.length === 0) {
+      invalid(SETTINGS.audience.file, `is required (flag --audience, env ${SETTINGS.audience.env})`)
+    }
+    const requiredClaims = list(SETTINGS.requiredClaims)
+    const algorithms = list(SETTINGS.algorithms)
+    const typ = list(SETTINGS.typ)
+    return [
       {
         issuer: str(SETTINGS.issuer, true)!,
         jwks: /^https?:\/\//.test(jwks) ? { url: jwks } : { file: jwks },
         audiences,
-        ...(requiredClaims === undefined ? {} : { requiredClaims }),
+        ...optional('requiredClaims', requiredClaims),
+        ...optional('algorithms', algorithms),
+        ...optional('typ', typ),
       },
-    ],
+    ]
+  }
+
+  const logLevel = str(SETTINGS.logLevel, false) ?? 'info'
+  if (!isLogLevel(logLevel)) invalid(SETTINGS.logLevel.file, `must be one of debug, info, warn, error`)
+
+  const tokenDefaults = defaultTokenOptions()
+  const token = validateTokenOptions({
+    ...tokenDefaults,
+    clockSkewMs: duration(SETTINGS.clockSkew, tokenDefaults.clockSkewMs),
+    maxTokenBytes: int(SETTINGS.maxTokenBytes, tokenDefaults.maxTokenBytes),
+    ...optional('maxTokenAgeMs', duration(SETTINGS.maxTokenAge, -1)),
+    ...optional('requiredScopes', scopeList(SETTINGS.requiredScopes)),
+    ...jwksCache(file),
+    issuers: issuerList(),
   })
 
   const limitDefaults = defaultLimitsOptions()

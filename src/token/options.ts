@@ -18,6 +18,12 @@ export interface ClaimsMapping {
   scopes?: string
   /** Default `client_id`. */
   clientId?: string
+  /**
+   * Claims derived from other claims, target name → source name, so policies see one shape
+   * whatever the issuer. Example: `{ roles: 'groups' }` gives `roles` the value of `groups`.
+   * Registered claims (iss, sub, aud, exp, nbf, iat, jti) cannot be targets.
+   */
+  claims?: Record<string, string>
 }
 
 /** One trusted issuer. Keys are never shared between issuers (RFC 8725 3.8). */
@@ -81,6 +87,8 @@ export const SUPPORTED_ALGORITHMS: readonly string[] = [
 export const DEFAULT_ALGORITHMS: readonly string[] = ['RS256', 'PS256', 'ES256', 'EdDSA']
 export const DEFAULT_REQUIRED_CLAIMS: readonly string[] = ['exp', 'iat', 'sub', 'jti']
 export const DEFAULT_TYP = 'at+jwt'
+/** Claims whose meaning the verifier relies on; mappings never overwrite them. */
+export const REGISTERED_CLAIMS: readonly string[] = ['iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti']
 export const DEFAULT_CLOCK_SKEW_MS = 30_000
 export const DEFAULT_MAX_TOKEN_BYTES = 8192
 export const DEFAULT_CACHE_MAX_ENTRIES = 10_000
@@ -176,6 +184,17 @@ export function validateTokenOptions(options: unknown, prefix = 'token'): TokenO
     if (raw.claimsMapping !== undefined) {
       const m = raw.claimsMapping
       if (!isObject(m)) fail(`${k}.claimsMapping`, 'must be an object')
+      if (m.claims !== undefined) {
+        if (!isObject(m.claims)) fail(`${k}.claimsMapping.claims`, 'must be a mapping of claim names')
+        for (const [target, source] of Object.entries(m.claims)) {
+          if (REGISTERED_CLAIMS.includes(target)) {
+            fail(`${k}.claimsMapping.claims.${target}`, 'registered claims cannot be mapped')
+          }
+          if (typeof source !== 'string' || source === '') {
+            fail(`${k}.claimsMapping.claims.${target}`, 'must name a source claim')
+          }
+        }
+      }
       for (const f of ['subject', 'scopes', 'clientId'] as const) {
         if (m[f] !== undefined && (typeof m[f] !== 'string' || m[f] === '')) {
           fail(`${k}.claimsMapping.${f}`, 'must be a non-empty string')

@@ -298,7 +298,7 @@ export function createTokenVerifier(input: TokenOptions): TokenVerifier {
     } catch (e) {
       throw mapJoseError(e)
     }
-    const claims = result.payload as Record<string, unknown>
+    let claims = result.payload as Record<string, unknown>
     // jose looks at iat only with maxTokenAge; a token issued in the future is never fine.
     if (claims.iat !== undefined) {
       if (typeof claims.iat !== 'number' || !Number.isFinite(claims.iat)) {
@@ -307,6 +307,13 @@ export function createTokenVerifier(input: TokenOptions): TokenVerifier {
       if (claims.iat * 1000 > at + skewMs) throw err(TokenErrorCode.NOT_YET_VALID, 'token not yet valid')
     }
     const map = issuer.config.claimsMapping ?? {}
+    if (map.claims !== undefined) {
+      // Derived claims are added on a copy, after every check ran on what the issuer signed.
+      claims = { ...claims }
+      for (const [target, source] of Object.entries(map.claims)) {
+        if (result.payload[source] !== undefined) claims[target] = result.payload[source]
+      }
+    }
     const sub = claims[map.subject ?? 'sub']
     const clientId = claims[map.clientId ?? 'client_id']
     const exp = claims.exp as number
