@@ -17,7 +17,8 @@ import { parseModule, RegoErrors } from '../rego/index.js'
 import type { Module, Term } from '../rego/index.js'
 
 /** Help text of `verdict test`. */
-export const TEST_HELP = `Usage: verdict test <path>... [--run <regex>] [--verbose] [--format pretty|json] [--timeout <ms>]
+export const TEST_HELP = `Usage: verdict test <path>... [--run <regex>] [--verbose] [--format pretty|json]
+                    [--timeout <ms>] [--strict-builtin-errors]
 
 Loads every .rego file under the paths (files or folders, recursively) with the data.json and
 data.yaml files beside them, and runs each rule named test_* as a test (todo_* rules are skipped).
@@ -101,14 +102,19 @@ export async function readTestSources(
       seen.add(path)
       const name = path.split(/[\\/]/).pop()!
       if (name.endsWith('.rego')) {
-        modules.push({ file: relative(process.cwd(), path) || path, source: await readFile(path, 'utf8') })
+        const file = relative(process.cwd(), path) || path
+        modules.push({ file, source: await readFile(path, 'utf8') })
       } else if (DATA_FILES.has(name)) {
         const text = await readFile(path, 'utf8')
         const value: unknown = name === 'data.json' ? JSON.parse(text) : parseYaml(text)
         if (value === null || typeof value !== 'object' || Array.isArray(value)) {
           throw new Error(`${path}: a data file must hold an object`)
         }
-        const segments = isDir ? relative(root, dirname(path)).split(/[\\/]/).filter((s) => s !== '') : []
+        const segments = isDir
+          ? relative(root, dirname(path))
+              .split(/[\\/]/)
+              .filter((s) => s !== '')
+          : []
         let node = data
         for (const seg of segments) {
           node[seg] ??= {}
@@ -132,7 +138,8 @@ function discoverTests(parsed: Module[]): TestRule[] {
     const packagePath = m.package.path.value.slice(1).map(termText)
     for (const rule of m.rules) {
       const head = rule.head.ref[0]
-      if (rule.head.ref.length !== 1 || head?.type !== 'var' || rule.head.args !== undefined) continue
+      if (rule.head.ref.length !== 1 || head?.type !== 'var') continue
+      if (rule.head.args !== undefined) continue
       const todo = head.value.startsWith('todo_')
       if (!todo && !head.value.startsWith('test_')) continue
       const key = [...packagePath, head.value].join('.')
@@ -172,9 +179,8 @@ export async function runTests(options: TestOptions): Promise<TestResult[]> {
   }
   // compile() reports every module's parse errors together.
   if (parseErrors.length > 0) compile({ modules })
-  const tests = discoverTests(parsed).filter(
-    (t) => options.run === undefined || options.run.test(`data.${[...t.packagePath, t.name].join('.')}`),
-  )
+  const fullName = (t: TestRule): string => `data.${[...t.packagePath, t.name].join('.')}`
+  const tests = discoverTests(parsed).filter((t) => options.run?.test(fullName(t)) ?? true)
   const runnable = tests.filter((t) => !t.todo)
   const entrypoint = (t: TestRule): string => [...t.packagePath, t.name].join('/')
   const strict = options.strictBuiltinErrors ?? false
@@ -237,7 +243,10 @@ const RULER = '-'.repeat(80)
  * Renders results as `opa test` does: per-test lines (all of them when verbose, else only those
  * that did not pass) grouped by file, then `PASS: n/m` or the counts of each outcome.
  */
-export function formatTestResults(results: TestResult[], options: { format?: 'pretty' | 'json'; verbose?: boolean } = {}): string {
+export function formatTestResults(
+  results: TestResult[],
+  options: { format?: 'pretty' | 'json'; verbose?: boolean } = {},
+): string {
   if (options.format === 'json') return `${JSON.stringify(results, null, 2)}\n`
   const shown = options.verbose === true ? results : results.filter((r) => !r.pass)
   const lines: string[] = []
@@ -264,6 +273,21 @@ export function formatTestResults(results: TestResult[], options: { format?: 'pr
   return `${lines.join('\n')}\n`
 }
 
+function parseTestArgs(args: string[]) {
+  return parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      run: { type: 'string', short: 'r' },
+      verbose: { type: 'boolean', short: 'v' },
+      format: { type: 'string', short: 'f' },
+      timeout: { type: 'string', short: 't' },
+      'strict-builtin-errors': { type: 'boolean' },
+      help: { type: 'boolean' },
+    },
+  })
+}
+
 /** Where {@link testCommand} writes. */
 export interface CommandOutput {
   stdout: (text: string) => void
@@ -282,26 +306,18 @@ const PROCESS_OUTPUT: CommandOutput = {
  * @example
  * process.exitCode = await testCommand(['policies/trades', '--verbose'])
  */
-export async function testCommand(args: string[], out: CommandOutput = PROCESS_OUTPUT): Promise<number> {
-  let values: { run?: string; verbose?: boolean; format?: string; timeout?: string; help?: boolean; 'strict-builtin-errors'?: boolean }
-  let positionals: string[]
+export async function testCommand(
+  args: string[],
+  out: CommandOutput = PROCESS_OUTPUT,
+): Promise<number> {
+  let parsed: ReturnType<typeof parseTestArgs>
   try {
-    ;({ values, positionals } = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        run: { type: 'string', short: 'r' },
-        verbose: { type: 'boolean', short: 'v' },
-        format: { type: 'string', short: 'f' },
-        timeout: { type: 'string', short: 't' },
-        'strict-builtin-errors': { type: 'boolean' },
-        help: { type: 'boolean' },
-      },
-    }))
+    parsed = parseTestArgs(args)
   } catch (err) {
     out.stderr(`verdict: ${errorText(err)}\n`)
     return 1
   }
+  const { values, positionals } = parsed
   if (values.help === true) {
     out.stdout(TEST_HELP)
     return 0
@@ -312,12 +328,16 @@ export async function testCommand(args: string[], out: CommandOutput = PROCESS_O
   }
   if (positionals.length === 0) return usage(`test needs at least one path\n${TEST_HELP}`)
   const format = values.format ?? 'pretty'
-  if (format !== 'pretty' && format !== 'json') return usage(`--format must be pretty or json, not ${format}`)
+  if (format !== 'pretty' && format !== 'json') {
+    return usage(`--format must be pretty or json, not ${format}`)
+  }
   let timeoutMs = DEFAULT_TEST_TIMEOUT_MS
   if (values.timeout !== undefined) {
     // Accept `500`, `500ms`, `2s`: the budget is handed on in milliseconds.
     const m = /^(\d+(?:\.\d+)?)(ms|s)?$/.exec(values.timeout)
-    if (m === null) return usage(`--timeout must be a duration such as 500ms or 2s, not ${values.timeout}`)
+    if (m === null) {
+      return usage(`--timeout must be a duration such as 500ms or 2s, not ${values.timeout}`)
+    }
     timeoutMs = Number(m[1]) * (m[2] === 's' ? 1000 : 1)
   }
   let run: RegExp | undefined
