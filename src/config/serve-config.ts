@@ -118,6 +118,7 @@ function jwksCache(file: Record<string, unknown>): { jwksCache?: Record<string, 
     cooldown: 'cooldownMs',
     timeout: 'timeoutMs',
     fileCheckInterval: 'fileCheckIntervalMs', file_check_interval: 'fileCheckIntervalMs',
+    maxStale: 'maxStaleMs', max_stale: 'maxStaleMs',
   }
   const out: Record<string, number> = {}
   for (const [k, v] of Object.entries(node)) {

@@ -99,7 +99,10 @@ export function createFileKeySource(path: string, options: FileKeySourceOptions)
   }
 
   const refresh = async (force: boolean) => {
-    if (!force && !dirty && options.now() - lastCheck < options.checkIntervalMs) return
+    // Until a first set is loaded, every caller waits for the load in flight: concurrent first
+    // checks at startup must not see "no keys" while the file is being read.
+    const fresh = current !== undefined && options.now() - lastCheck < options.checkIntervalMs
+    if (!force && !dirty && fresh && inFlight === undefined) return
     inFlight ??= load().finally(() => {
       inFlight = undefined
     })
@@ -139,6 +142,9 @@ export interface RemoteKeySourceOptions {
   cacheMaxAgeMs: number
   cooldownMs: number
   timeoutMs: number
+  /** How long after the last successful use of the IdP's key set it is still served during an outage. */
+  maxStaleMs?: number
+  now?: () => number
   onChange?: () => void
 }
 
@@ -158,6 +164,8 @@ export function createRemoteKeySource(url: string, options: RemoteKeySourceOptio
     timeoutDuration: options.timeoutMs,
   })
   let lastGood: { jwks: JSONWebKeySet; set: LocalSet } | undefined
+  let lastGoodAt = 0
+  const now = options.now ?? Date.now
 
   const getKey: JWTVerifyGetKey = async (header, token) => {
     try {
@@ -168,12 +176,14 @@ export function createRemoteKeySource(url: string, options: RemoteKeySourceOptio
         lastGood = { jwks, set: createLocalJWKSet(jwks) }
         if (changed) options.onChange?.()
       }
+      lastGoodAt = now()
       return key
     } catch (err) {
       if (isKeySelectionError(err) || (err as { code?: unknown })?.code === 'ERR_JWS_INVALID') {
         throw err
       }
-      if (lastGood) return lastGood.set(header, token)
+      const fresh = options.maxStaleMs === undefined || now() - lastGoodAt <= options.maxStaleMs
+      if (lastGood && fresh) return lastGood.set(header, token)
       throw new KeySourceUnavailable('key set unavailable', { cause: err })
     }
   }

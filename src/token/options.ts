@@ -58,6 +58,8 @@ export interface JwksCacheOptions {
   cooldownMs?: number
   /** Remote JWKS: HTTP timeout. Default 5 s. */
   timeoutMs?: number
+  /** Remote JWKS: serve the last good key set through an IdP outage this long; default forever. */
+  maxStaleMs?: number
   /** File JWKS: check the file's mtime at most this often, besides fs.watch. Default 1 s. */
   fileCheckIntervalMs?: number
 }
@@ -215,7 +217,7 @@ export function validateTokenOptions(options: unknown, prefix = 'token'): TokenO
   }
   if (o.jwksCache !== undefined) {
     if (!isObject(o.jwksCache)) fail(`${prefix}.jwksCache`, 'must be an object')
-    for (const f of ['cacheMaxAgeMs', 'cooldownMs', 'timeoutMs', 'fileCheckIntervalMs']) {
+    for (const f of ['cacheMaxAgeMs', 'cooldownMs', 'timeoutMs', 'fileCheckIntervalMs', 'maxStaleMs']) {
       nonNegative(o.jwksCache[f], `${prefix}.jwksCache.${f}`)
     }
   }

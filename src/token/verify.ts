@@ -218,6 +218,8 @@ export function createTokenVerifier(input: TokenOptions): TokenVerifier {
             cacheMaxAgeMs: jc.cacheMaxAgeMs ?? DEFAULT_JWKS_CACHE_MAX_AGE_MS,
             cooldownMs: jc.cooldownMs ?? DEFAULT_JWKS_COOLDOWN_MS,
             timeoutMs: jc.timeoutMs ?? DEFAULT_JWKS_TIMEOUT_MS,
+            ...(jc.maxStaleMs !== undefined ? { maxStaleMs: jc.maxStaleMs } : {}),
+            now,
             onChange,
           })
     const typ = config.typ ?? DEFAULT_TYP
