@@ -91,6 +91,13 @@ describe('createTokenVerifier', () => {
     expect(out.scopes).toEqual(['a', 'b'])
   })
 
+  it('answers concurrent first checks once the key file is read, none with unknown key', async () => {
+    const v = makeVerifier()
+    const tokens = await Promise.all(Array.from({ length: 16 }, (_, i) => rsa.mint({ sub: `u${i}` })))
+    const codes = await Promise.all(tokens.map((t) => codeOf(v.verify(t))))
+    expect(codes).toEqual(tokens.map(() => 'OK'))
+  })
+
   it('accepts application/at+jwt and upper case typ', async () => {
     const v = makeVerifier()
     expect(await codeOf(v.verify(await rsa.mint({}, { typ: 'application/at+jwt' })))).toBe('OK')
