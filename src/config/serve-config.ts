@@ -315,7 +315,11 @@ export function loadServeConfig(sources: ConfigSources): ServeConfig {
     shutdownGraceMs: duration(SETTINGS.shutdownGrace, DEFAULT_SHUTDOWN_GRACE_MS),
     audit: {},
   }
-  if (!/^[^\s]+:\d+$/.test(config.grpc)) invalid(SETTINGS.grpc.file, `must be host:port (got ${config.grpc})`)
+  // host:port, or a unix domain socket (unix:///abs/path or unix:rel/path), a sidecar's natural
+  // transport: no TCP stack between the API and its PDP.
+  if (!/^[^\s]+:\d+$/.test(config.grpc) && !/^unix:(\/\/)?\S+$/.test(config.grpc)) {
+    invalid(SETTINGS.grpc.file, `must be host:port or unix:///path/to.sock (got ${config.grpc})`)
+  }
   if (!/^[A-Za-z0-9_-]+$/.test(config.service)) {
     invalid(SETTINGS.service.file, 'must be a NATS subject token (letters, digits, - and _)')
   }
