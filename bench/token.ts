@@ -13,7 +13,7 @@ import { createTokenVerifier } from '../src/token/index.js'
 import { createTestIssuer, writeJwks } from '../test/helpers/tokens.js'
 
 const POOL = Number(process.env.BENCH_TOKEN_POOL ?? 4000)
-const ROUNDS = 3
+const ROUNDS = 5
 
 const dir = await mkdtemp(join(tmpdir(), 'verdict-bench-token-'))
 const issuer = await createTestIssuer({ alg: 'RS256', issuer: 'https://idp.bench', audience: 'api' })
