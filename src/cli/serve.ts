@@ -70,6 +70,8 @@ export async function startSidecar(config: ServeConfig, logger: Logger = createL
       ? config.audit
       : { ...config.audit, nats: { ...config.audit.nats, onError: (err) => logger.warn('audit publish failed', { error: err }) } },
   )
+  // Configured masking (`audit.mask`) applies to every event; defaults mask all but safe claims.
+  const mask = config.audit.mask ?? {}
   const onDecision = (record: DecisionRecord): void => {
     audit.write(
       buildDecisionEvent({
@@ -87,7 +89,7 @@ export async function startSidecar(config: ServeConfig, logger: Logger = createL
         latencyMs: record.latencyMs,
         path: record.path,
         input: record.input,
-      }),
+      }, mask),
     )
   }
   const authorizer = createAuthorizer({ verifier, policy, limits: config.limits, logger, onDecision })

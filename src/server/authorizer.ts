@@ -107,6 +107,7 @@ export const DEFAULT_SUBJECT_TYPE = 'user'
  */
 export function createAuthorizer(options: AuthorizerOptions): Authorizer {
   const { verifier, policy, limits, logger } = options
+  const debug = logger.isEnabled?.('debug') ?? true
 
   async function verifyToken(token: string): Promise<TokenOutcome> {
     if (token === '') return { ok: false, code: 'TOKEN_MISSING', reason: 'token_missing: no token' }
@@ -200,7 +201,7 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
         logger.error('audit hook failed', { decision_id: decisionId, error: err })
       }
     }
-    logger.debug('decision', { decision_id: decisionId, allow: decision.allow, code: decision.code })
+    if (debug) logger.debug('decision', { decision_id: decisionId, allow: decision.allow, code: decision.code })
     return response
   }
 

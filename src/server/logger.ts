@@ -21,6 +21,11 @@ export interface Logger {
   info(msg: string, fields?: Record<string, unknown>): void
   warn(msg: string, fields?: Record<string, unknown>): void
   error(msg: string, fields?: Record<string, unknown>): void
+  /**
+   * Whether lines at `level` are written. Optional so any logger fits; callers on the Check path
+   * use it to skip building fields that would be dropped.
+   */
+  isEnabled?(level: LogLevel): boolean
 }
 
 /** Options for {@link createLogger}. */
@@ -55,6 +60,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     info: (m, f) => write('info', m, f),
     warn: (m, f) => write('warn', m, f),
     error: (m, f) => write('error', m, f),
+    isEnabled: (level) => RANK[level] >= min,
   }
 }
 

@@ -4,18 +4,32 @@
  * @module
  */
 
-import { randomBytes } from 'node:crypto'
+import { randomFillSync } from 'node:crypto'
+
+// One CSPRNG call per 512 ids instead of one per decision: the per-call cost of randomBytes
+// showed up at about 2% of a Check's CPU in the sidecar's profile.
+const POOL_IDS = 512
+const pool = Buffer.alloc(POOL_IDS * 10)
+let next = POOL_IDS
+
+const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
 
 /** Returns a new UUIDv7 string. */
 export function uuidv7(now: number = Date.now()): string {
-  const b = randomBytes(16)
-  let ms = now
-  for (let i = 5; i >= 0; i--) {
-    b[i] = ms % 256
-    ms = Math.floor(ms / 256)
+  if (next === POOL_IDS) {
+    randomFillSync(pool)
+    next = 0
   }
-  b[6] = (b[6]! & 0x0f) | 0x70
-  b[8] = (b[8]! & 0x3f) | 0x80
-  const hex = b.toString('hex')
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+  const r = next++ * 10
+  // 48-bit big-endian milliseconds; `now` stays below 2^53, so the split is exact.
+  const hi = Math.floor(now / 0x1000000)
+  const lo = now % 0x1000000
+  const h = (n: number): string => HEX[n & 0xff]!
+  return (
+    h(hi >>> 16) + h(hi >>> 8) + h(hi) + h(lo >>> 16) + '-' +
+    h(lo >>> 8) + h(lo) + '-' +
+    h(0x70 | (pool[r]! & 0x0f)) + h(pool[r + 1]!) + '-' +
+    h(0x80 | (pool[r + 2]! & 0x3f)) + h(pool[r + 3]!) + '-' +
+    h(pool[r + 4]!) + h(pool[r + 5]!) + h(pool[r + 6]!) + h(pool[r + 7]!) + h(pool[r + 8]!) + h(pool[r + 9]!)
+  )
 }

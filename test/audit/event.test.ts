@@ -65,6 +65,15 @@ describe('maskInput', () => {
       resource: { properties: { 'a/b': MASKED, list: [1, MASKED, 3] } },
     })
     expect(input.context.ip).toBe('10.0.0.1')
+    expect(input.resource.properties).toEqual({ 'a/b': 1, list: [1, 2, 3] })
+    expect(input.token.email).toBe('x@y')
+  })
+
+  it('never writes to the input, also for pointers through kept claims and repeated paths', () => {
+    const input = { token: { sub: 'u', aud: ['a', 'b'] }, context: { deep: { x: 1, y: 2 } } }
+    const out = maskInput(input, { paths: ['/token/aud/1', '/context/deep/x', '/context/deep/y'] })
+    expect(out).toEqual({ token: { sub: 'u', aud: ['a', MASKED] }, context: { deep: { x: MASKED, y: MASKED } } })
+    expect(input).toEqual({ token: { sub: 'u', aud: ['a', 'b'] }, context: { deep: { x: 1, y: 2 } } })
   })
 
   it('honours a custom safe list and keepTokenClaims', () => {
