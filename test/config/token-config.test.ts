@@ -94,6 +94,17 @@ describe('loadServeConfig token settings', () => {
     expect(config.token.issuers[0]).toMatchObject({ typ: ['at+jwt', 'jwt'], algorithms: ['ES256'] })
   })
 
+  it('accepts the example config file', () => {
+    const example = join(import.meta.dirname, '..', '..', 'verdict.example.yaml')
+    const config = loadServeConfig({ flags: { config: example }, env: {} })
+    expect(config.token.issuers.map((i) => i.issuer)).toEqual([
+      'https://idp.corp.example.com',
+      'https://login.partner.example.com',
+    ])
+    expect(config.token.issuers[1]!.claimsMapping).toMatchObject({ clientId: 'azp', claims: { roles: 'groups' } })
+    expect(config.token.requiredScopes).toEqual(['trades'])
+  })
+
   it('names the offending key with ERR_CONFIG_INVALID', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['token:', '  issuers: []'], /^token\.issuers: /],

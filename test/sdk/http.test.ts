@@ -35,6 +35,32 @@ describe('httpDenial', () => {
   })
 })
 
+describe('httpDenial for every code', () => {
+  it('gives each deny code its RFC 6750 answer', () => {
+    const expected: Record<string, [number, string]> = {
+      TOKEN_MISSING: [401, 'unauthorized'],
+      INSUFFICIENT_SCOPE: [403, 'insufficient_scope'],
+      POLICY_DENIED: [403, 'forbidden'],
+      REQUEST_INVALID: [400, 'invalid_request'],
+      NO_POLICY: [503, 'authorization_unavailable'],
+      EVALUATION_ERROR: [503, 'authorization_unavailable'],
+      UNSPECIFIED: [503, 'authorization_unavailable'],
+    }
+    for (const code of Object.values(DecisionCode)) {
+      if (code === DecisionCode.OK) continue
+      const d = httpDenial({ allow: false, code })
+      const want = expected[code] ?? (code.startsWith('TOKEN_') ? [401, 'invalid_token'] : undefined)
+      expect(want, code).toBeDefined()
+      expect([d?.status, d?.error], code).toEqual(want)
+      if (want![1] === 'invalid_token') {
+        expect(d!.headers['WWW-Authenticate'], code).toBe(
+          `Bearer error="invalid_token", error_description="${code.toLowerCase()}"`,
+        )
+      }
+    }
+  })
+})
+
 describe('decisionCodeName', () => {
   it('maps wire numbers to names and unknown numbers to UNSPECIFIED', () => {
     expect(decisionCodeName(1)).toBe('OK')
