@@ -31,7 +31,7 @@ import { uuidv7 } from './uuid.js'
 
 /** Verifies a token; shaped after `token/`'s verifier so any such object fits. */
 export interface TokenVerifierLike {
-  verify(token: string): Promise<{ claims: Record<string, unknown> }>
+  verify(token: string): Promise<{ claims: Record<string, unknown>; subject?: string }>
 }
 
 /** Everything an audit sink needs about one decision. */
@@ -86,7 +86,7 @@ interface Item {
 }
 
 type TokenOutcome =
-  | { ok: true; claims: Record<string, unknown> }
+  | { ok: true; claims: Record<string, unknown>; subject: string | undefined }
   | { ok: false; code: DecisionCodeName; reason: string }
 
 const KNOWN_CODES = new Set<string>(Object.values(DecisionCodeNames))
@@ -115,8 +115,9 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
       return { ok: false, code: 'TOKEN_TOO_LARGE', reason: `token_too_large: over ${limits.maxTokenBytes} bytes` }
     }
     try {
-      const { claims } = await verifier.verify(token)
-      return { ok: true, claims }
+      const { claims, subject } = await verifier.verify(token)
+      // `subject` honours the issuer's claims mapping; `sub` is the fallback for plain verifiers.
+      return { ok: true, claims, subject: subject ?? (typeof claims.sub === 'string' ? claims.sub : undefined) }
     } catch (err) {
       const e = err as { denyCode?: unknown; description?: unknown; message?: unknown }
       const code = typeof e.denyCode === 'string' && KNOWN_CODES.has(e.denyCode) ? (e.denyCode as DecisionCodeName) : 'TOKEN_INVALID'
@@ -144,7 +145,7 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
     const claims = token.ok ? token.claims : undefined
     const subject = {
       type: subjectOverride?.type || DEFAULT_SUBJECT_TYPE,
-      id: subjectOverride?.id || (typeof claims?.sub === 'string' ? claims.sub : ''),
+      id: subjectOverride?.id || (token.ok ? (token.subject ?? '') : ''),
       properties: subjectOverride?.properties ?? {},
     }
     let decision: Decision
