@@ -36,7 +36,7 @@ Options (each also as VERDICT_<NAME> env var or a key in the config file; flags 
   --jwks <file|url>         JWKS of the token issuer
   --issuer <iss>            expected iss claim
   --audience <aud>          expected aud (comma-separated for several)
-  --grpc <host:port>        listen address (default 127.0.0.1:50051)
+  --grpc <address>          host:port or unix:///path.sock (default 127.0.0.1:50051)
   --service <name>          name of the protected API, used in audit subjects
   --nats <url>              NATS server for audit events (default: audit to the log)
   --log-level <level>       debug | info | warn | error
@@ -44,6 +44,11 @@ Options (each also as VERDICT_<NAME> env var or a key in the config file; flags 
   --shutdown-grace <dur>    time to drain on SIGTERM, e.g. 5s
   --audit-spool <dir>       disk spool for audit events while NATS is unreachable
   --audit-stream <name>     JetStream stream for audit events (default VERDICT_AUDIT)
+  --required-scope <scope>  scope every token must carry, repeatable (else INSUFFICIENT_SCOPE)
+  --token-typ <typ>         expected JWT typ header (default at+jwt)
+  --algorithms <a,b>        accepted signature algorithms (default RS256,ES256,... asymmetric only)
+  --max-token-age <dur>     reject tokens whose iat is older than this, e.g. 1h
+  --issuers <json>          several trusted issuers as JSON (see verdict.example.yaml)
 
 Signals: SIGTERM/SIGINT drain calls, flush audit and exit 0; SIGHUP reloads the bundle.
 `,
@@ -80,15 +85,23 @@ function errorMessage(err: unknown): string {
 }
 
 async function serve(args: string[]): Promise<number> {
-  const options: Record<string, { type: 'string' | 'boolean' }> = { config: { type: 'string' }, help: { type: 'boolean' } }
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {
+    config: { type: 'string' },
+    help: { type: 'boolean' },
+  }
   for (const flag of SERVE_FLAGS) options[flag] = { type: 'string' }
+  // Repeatable: `--required-scope trades --required-scope reports` (config reads a list).
+  options['required-scope'] = { type: 'string', multiple: true }
   const { values } = parseArgs({ args, options, allowPositionals: false, strict: true })
   if (values.help === true) {
     print(HELP.serve)
     return 0
   }
   const flags: Record<string, string | undefined> = {}
-  for (const [k, v] of Object.entries(values)) if (typeof v === 'string') flags[k] = v
+  for (const [k, v] of Object.entries(values)) {
+    if (typeof v === 'string') flags[k] = v
+    else if (Array.isArray(v)) flags[k] = v.join(',')
+  }
   const config = loadServeConfig({ flags, env: process.env })
   const logger = createLogger({ level: config.logLevel })
   const sidecar = await startSidecar(config, logger)
