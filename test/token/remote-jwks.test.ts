@@ -94,6 +94,19 @@ describe('remote JWKS', () => {
     expect(await codeOf(v.verify(await a.mint()))).toBe('OK')
   })
 
+  it('stops trusting the last good key set once the outage outlasts maxStaleMs', async () => {
+    const a = await createTestIssuer({ issuer: 'https://remote.test', kid: 'a' })
+    const srv = await serveJwks([a])
+    const v = verifier(srv.url, { cacheMaxAgeMs: 1, cooldownMs: 0, timeoutMs: 500, maxStaleMs: 300 })
+    expect(await codeOf(v.verify(await a.mint()))).toBe('OK')
+    await srv.close()
+    await new Promise((r) => setTimeout(r, 20))
+    expect(await codeOf(v.verify(await a.mint()))).toBe('OK')
+    // Beyond maxStaleMs, plus the verifier's one-second reuse of a converted key.
+    await new Promise((r) => setTimeout(r, 1400))
+    expect(await codeOf(v.verify(await a.mint()))).toBe('ERR_TOKEN_UNKNOWN_KEY')
+  })
+
   it('denies with unknown key when the endpoint was never reachable', async () => {
     const a = await createTestIssuer({ issuer: 'https://remote.test', kid: 'a' })
     const srv = await serveJwks([a])
