@@ -62,6 +62,79 @@ export function checkAbi(module: object): void {
   }
 }
 
+// The parts of opa-wasm's LoadedPolicy the direct evaluation path reads. They are plain public
+// fields of its class (not in its .d.ts); `fastPath` checks they exist before using them.
+interface PolicyInternals {
+  minorVersion: number
+  dataAddr: number
+  dataHeapPtr: number
+  mem: { buffer: ArrayBuffer; grow(pages: number): number }
+  wasmInstance: { exports: { opa_eval?: (...args: number[]) => number } }
+  entrypoints: Record<string, number>
+}
+
+const PAGE = 64 * 1024
+
+/**
+ * Calls ABI 1.2's one-shot `opa_eval` directly: the input JSON is encoded straight into the
+ * module's memory at the data heap pointer and the result decoded from it, without opa-wasm's
+ * per-call TextEncoder/TextDecoder and intermediate copies. Same protocol as opa-wasm's own fast
+ * path (ABI >= 1.2); older modules go through opa-wasm unchanged.
+ */
+class DirectEval {
+  readonly #p: PolicyInternals
+  readonly #eval: (...args: number[]) => number
+  #view: Buffer
+  #viewOf: ArrayBuffer
+
+  private constructor(p: PolicyInternals, evalFn: (...args: number[]) => number) {
+    this.#p = p
+    this.#eval = evalFn
+    this.#viewOf = p.mem.buffer
+    this.#view = Buffer.from(this.#viewOf)
+  }
+
+  static of(policy: LoadedPolicy): DirectEval | undefined {
+    const p = policy as unknown as Partial<PolicyInternals>
+    const fn = p.wasmInstance?.exports.opa_eval
+    if (
+      typeof p.minorVersion !== 'number' || p.minorVersion < 2 || typeof fn !== 'function' ||
+      typeof p.dataAddr !== 'number' || typeof p.dataHeapPtr !== 'number' ||
+      p.mem === undefined || p.entrypoints === undefined
+    ) {
+      return undefined
+    }
+    return new DirectEval(p as PolicyInternals, fn)
+  }
+
+  #memory(): Buffer {
+    // Growing the memory detaches the old ArrayBuffer: take a new view when it changed.
+    if (this.#p.mem.buffer !== this.#viewOf) {
+      this.#viewOf = this.#p.mem.buffer
+      this.#view = Buffer.from(this.#viewOf)
+    }
+    return this.#view
+  }
+
+  evaluate(input: unknown, entrypoint: string): unknown {
+    const id = this.#p.entrypoints[entrypoint]
+    if (id === undefined) throw new Error(`entrypoint ${entrypoint} is not valid in this instance`)
+    const addr = this.#p.dataHeapPtr
+    let len = 0
+    if (input !== undefined && input !== null) {
+      const text = JSON.stringify(input)
+      // UTF-8 takes at most 3 bytes per UTF-16 unit: make room for the worst case, then encode.
+      const need = addr + text.length * 3 - this.#p.mem.buffer.byteLength
+      if (need > 0) this.#p.mem.grow(Math.ceil(need / PAGE))
+      len = this.#memory().write(text, addr, 'utf8')
+    }
+    const result = this.#eval(0, id, this.#p.dataAddr, addr, len, addr + len, 0)
+    const mem = this.#memory()
+    const end = mem.indexOf(0, result)
+    return JSON.parse(mem.toString('utf8', result, end < 0 ? mem.length : end))
+  }
+}
+
 function errorText(err: unknown): string {
   if (typeof err === 'string') return err
   if (err instanceof Error) return err.message
@@ -86,6 +159,7 @@ export class PolicyEngine {
   readonly revision: string
   readonly abi: { major: number; minor: number }
   #policy: LoadedPolicy
+  #direct: DirectEval | undefined
   #options: PolicyEngineOptions
   #reloading = false
 
@@ -96,6 +170,7 @@ export class PolicyEngine {
     abi: { major: number; minor: number },
   ) {
     this.#policy = policy
+    this.#direct = DirectEval.of(policy)
     this.#options = options
     this.entrypoint = entrypoint
     this.entrypoints = Object.keys(policy.entrypoints)
@@ -157,7 +232,7 @@ export class PolicyEngine {
   evaluate(input: unknown, entrypoint: string = this.entrypoint): Decision {
     let rows: unknown
     try {
-      rows = this.#policy.evaluate(input, entrypoint)
+      rows = this.#direct === undefined ? this.#policy.evaluate(input, entrypoint) : this.#direct.evaluate(input, entrypoint)
     } catch (err) {
       if (err instanceof Wasm.RuntimeError) {
         // A trap may leave the instance's heap inconsistent: replace it off the hot path.
@@ -188,6 +263,7 @@ export class PolicyEngine {
     PolicyEngine.#instantiate(this.#options).then(
       (policy) => {
         this.#policy = policy
+        this.#direct = DirectEval.of(policy)
         this.#reloading = false
       },
       () => {
