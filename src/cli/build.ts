@@ -24,6 +24,8 @@ export interface BuildOptions {
   entrypoints: string[]
   /** Revision; default a content hash. */
   revision?: string
+  /** The host the bundle is for (see `CompileOptions.host`); default `verdict`. */
+  target?: 'verdict' | 'opa'
 }
 
 /** The policy sources of a directory. */
@@ -118,7 +120,12 @@ export async function buildBundle(options: BuildOptions): Promise<{ revision: st
   if (entrypoints.length === 0) {
     throw new Error('no entrypoints: give --entrypoint pkg/rule or define a rule named decision')
   }
-  const compiled = compile({ modules, entrypoints, hostBuiltins: HOST_BUILTIN_NAMES })
+  const compiled = compile({
+    modules,
+    entrypoints,
+    host: options.target ?? 'verdict',
+    hostBuiltins: HOST_BUILTIN_NAMES,
+  })
   const dataJson = JSON.stringify(data)
   const content: BundleFile[] = [
     { name: 'policy.wasm', data: compiled.wasm },

@@ -58,6 +58,10 @@ Compiles every .rego file under <dir> (and its data.json files) into a bundle.
   -o, --output <file>        output bundle (.tar.gz)
   -e, --entrypoint <p/r>     entrypoint, repeatable (default: every rule named decision)
   --revision <r>             manifest revision (default: content hash)
+  --target <verdict|opa>     host the bundle is for (default verdict). verdict: builtins that
+                             opa-wasm shadows (sprintf, ...) and time.* are called under verdict:
+                             names, answered by Verdict's engine with OPA's semantics and exact
+                             integers. opa: plain OPA names, for other opa-wasm hosts.
   --dump-ir                  print the planned IR as JSON instead of building
 `,
   eval: `Usage: verdict eval <query> (--bundle <file|dir> | --dir <policy dir>) [--input <file.json>]
@@ -129,6 +133,7 @@ async function build(args: string[]): Promise<number> {
       output: { type: 'string', short: 'o' },
       entrypoint: { type: 'string', short: 'e', multiple: true },
       revision: { type: 'string' },
+      target: { type: 'string' },
       'dump-ir': { type: 'boolean' },
       help: { type: 'boolean' },
     },
@@ -146,10 +151,13 @@ async function build(args: string[]): Promise<number> {
       return 0
     }
     if (values.output === undefined) return fail('build needs -o <bundle.tar.gz>')
+    const target = values.target ?? 'verdict'
+    if (target !== 'verdict' && target !== 'opa') return fail(`--target must be verdict or opa (got ${target})`)
     const result = await buildBundle({
       source,
       output: values.output,
       entrypoints,
+      target,
       ...(values.revision === undefined ? {} : { revision: values.revision }),
     })
     process.stderr.write(`built ${values.output} (revision ${result.revision}; entrypoints ${result.entrypoints.join(', ')})\n`)

@@ -63,6 +63,24 @@ describe('buildBundle', () => {
     expect(c).toEqual({ revision: 'v42', entrypoints: ['trades/has_scope'] })
   })
 
+  it('names shadowed builtins verdict:<name> for the verdict target and plainly for opa', async () => {
+    const src = join(dir, 'sp')
+    await mkdir(src, { recursive: true })
+    await writeFile(join(src, 's.rego'), 'package s\n\ndecision := sprintf("%d", [12345678901234567890])\n')
+    const names = async (target: 'verdict' | 'opa'): Promise<string[]> => {
+      const out = join(dir, `sp-${target}.tar.gz`)
+      await buildBundle({ source: src, output: out, entrypoints: [], target })
+      const bundle = await loadBundle(out)
+      const wasm = bundle.wasmModules.get('policy.wasm')!
+      const engine = await PolicyEngine.load({ wasm, data: {}, builtins: createHostBuiltins({ strict: false }) })
+      const result = engine.query({}, 's/decision')
+      return [JSON.stringify(result), Buffer.from(wasm).includes('verdict:sprintf') ? 'verdict:sprintf' : 'sprintf']
+    }
+    // Verdict's engine answers verdict:sprintf with Go's fmt and the exact integer.
+    expect(await names('verdict')).toEqual(['[{"result":"12345678901234567890"}]', 'verdict:sprintf'])
+    expect((await names('opa'))[1]).toBe('sprintf')
+  })
+
   it('finds decision rules and roots across packages', () => {
     const modules = [
       { file: 'a.rego', source: 'package a.b\ndecision := true\nother := 1' },
