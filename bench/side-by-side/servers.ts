@@ -8,8 +8,8 @@
 import { fork, spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
-import { createServer, connect as netConnect } from 'node:net'
 import { fileURLToPath } from 'node:url'
+import { canConnect, freePort } from '../../test/helpers/net.js'
 
 /** Repository root, for bin/verdict.js and bench/cerbos. */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -57,33 +57,7 @@ export function findPid(match: (argv: string[]) => boolean): number | undefined 
   return undefined
 }
 
-/** A free TCP port on loopback. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.unref()
-    srv.on('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address()
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0
-      srv.close(() => resolve(port))
-    })
-  })
-}
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = netConnect({ host: '127.0.0.1', port })
-    sock.once('connect', () => {
-      sock.destroy()
-      resolve(true)
-    })
-    sock.once('error', () => {
-      sock.destroy()
-      resolve(false)
-    })
-  })
-}
 
 function wrap(
   name: string,

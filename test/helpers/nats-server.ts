@@ -7,9 +7,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer, connect as netConnect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { canConnect, freePort } from './net.js'
 
 /** Where the Debian package installs the server binary; overridable for other machines. */
 const DEFAULT_NATS_BIN = process.env.NATS_SERVER_BIN ?? '/usr/sbin/nats-server'
@@ -57,32 +57,7 @@ function track(proc: ChildProcess) {
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.unref()
-    srv.on('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address()
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0
-      srv.close(() => resolve(port))
-    })
-  })
-}
 
-function tryConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = netConnect({ host: '127.0.0.1', port })
-    sock.once('connect', () => {
-      sock.destroy()
-      resolve(true)
-    })
-    sock.once('error', () => {
-      sock.destroy()
-      resolve(false)
-    })
-  })
-}
 
 async function waitForPort(port: number, timeoutMs: number, child: ChildProcess, log: () => string) {
   const deadline = Date.now() + timeoutMs
@@ -90,7 +65,7 @@ async function waitForPort(port: number, timeoutMs: number, child: ChildProcess,
     if (child.exitCode !== null) {
       throw new Error(`nats-server exited with ${child.exitCode}: ${log()}`)
     }
-    if (await tryConnect(port)) return
+    if (await canConnect(port)) return
     await new Promise((r) => setTimeout(r, 50))
   }
   throw new Error(`nats-server did not accept connections on ${port} in ${timeoutMs} ms: ${log()}`)
