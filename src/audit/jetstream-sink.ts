@@ -37,6 +37,12 @@ export interface JetStreamAuditOptions {
   maxQueue?: number
   /** Publishes in flight at once. Default 64. */
   publishWindow?: number
+  /**
+   * How long the pump waits for more events before publishing a batch smaller than
+   * `publishWindow`, so a batch goes out in one socket write and its acks come back in one read.
+   * Decisions never wait for it; `flush` and `close` cut it short. Default 5; 0 disables.
+   */
+  lingerMs?: number
   /** Ack timeout per publish. Default 5000. */
   publishTimeoutMs?: number
   /** Wait after a failed publish before retrying from the spool. Default 1000. */
@@ -153,6 +159,7 @@ export class JetStreamAuditSink implements AuditSink {
   #acks: AckCollector | undefined
   #ready = false
   #inFlight = false
+  #lingering = false
   #closed = false
   #retryAt = 0
   #streamOk = false
@@ -173,6 +180,7 @@ export class JetStreamAuditSink implements AuditSink {
       spoolSegmentBytes: 4 * 1024 * 1024,
       maxQueue: 10_000,
       publishWindow: 64,
+      lingerMs: 5,
       publishTimeoutMs: 5000,
       retryDelayMs: 1000,
       maxEventBytes: 512 * 1024,
@@ -210,7 +218,8 @@ export class JetStreamAuditSink implements AuditSink {
         this.#toSpool(q)
         this.#toSpool([enc])
       } else this.#queue.push(enc)
-      this.#notify()
+      // While lingering, single events do not wake the pump; a full window does.
+      if (!this.#lingering || this.#queue.length >= this.#o.publishWindow) this.#notify()
     } catch {
       this.#stats.dropped++
     }
@@ -415,6 +424,7 @@ export class JetStreamAuditSink implements AuditSink {
   }
 
   async #run(): Promise<void> {
+    let lingered = false
     for (;;) {
       if (this.#idleWaiters.length > 0 && this.#isIdle()) {
         for (const w of this.#idleWaiters.splice(0)) w()
@@ -446,6 +456,17 @@ export class JetStreamAuditSink implements AuditSink {
         this.#toSpool(q)
         continue
       }
+      if (
+        !lingered && this.#o.lingerMs > 0 && this.#queue.length < this.#o.publishWindow &&
+        this.#idleWaiters.length === 0
+      ) {
+        this.#lingering = true
+        await this.#wait(this.#o.lingerMs)
+        this.#lingering = false
+        lingered = true
+        continue
+      }
+      lingered = false
       const batch = this.#queue.splice(0, this.#o.publishWindow)
       const { ok } = await this.#publish(batch)
       const failed = batch.filter((_, i) => !ok[i])
