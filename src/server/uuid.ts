@@ -14,6 +14,10 @@ let next = POOL_IDS
 
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
 
+function h(n: number): string {
+  return HEX[n & 0xff]!
+}
+
 /** Returns a new UUIDv7 string. */
 export function uuidv7(now: number = Date.now()): string {
   if (next === POOL_IDS) {
@@ -24,7 +28,6 @@ export function uuidv7(now: number = Date.now()): string {
   // 48-bit big-endian milliseconds; `now` stays below 2^53, so the split is exact.
   const hi = Math.floor(now / 0x1000000)
   const lo = now % 0x1000000
-  const h = (n: number): string => HEX[n & 0xff]!
   return (
     h(hi >>> 16) + h(hi >>> 8) + h(hi) + h(lo >>> 16) + '-' +
     h(lo >>> 8) + h(lo) + '-' +
