@@ -58,6 +58,11 @@ function decode<I extends DescMessage>(input: I, bytes: Buffer): MessageShape<I>
   }
 }
 
+// toBinary returns a fresh array: wrap it instead of copying it into a new Buffer.
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+}
+
 function method<I extends DescMessage, O extends DescMessage>(
   path: string,
   input: I,
@@ -68,9 +73,9 @@ function method<I extends DescMessage, O extends DescMessage>(
     path,
     requestStream: false,
     responseStream,
-    requestSerialize: (m) => Buffer.from(toBinary(input, m)),
+    requestSerialize: (m) => asBuffer(toBinary(input, m)),
     requestDeserialize: (b) => decode(input, b),
-    responseSerialize: (m) => Buffer.from(toBinary(output, m)),
+    responseSerialize: (m) => asBuffer(toBinary(output, m)),
     responseDeserialize: (b) => fromBinary(output, b),
   }
 }
@@ -157,6 +162,9 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   const server = new Server({
     'grpc.max_receive_message_length': options.maxMessageBytes,
     'grpc.max_send_message_length': options.maxMessageBytes,
+    // Channelz keeps per-call and per-session counters for a debugging service Verdict does not
+    // expose; about 1% of a Check's CPU in the profile.
+    'grpc.enable_channelz': 0,
   })
   const authorizerImpl: UntypedServiceImplementation = {
     Check: unary('Check', (req) => authorizer.check(req as never), logger),
