@@ -519,12 +519,7 @@ export class Planner {
       return iter()
     }
     if (t.type === 'array' && this.#isPattern(t)) {
-      const src = this.#toLocal(op)
-      this.#emit({ type: 'IsArrayStmt', source: { type: 'local', value: src } })
-      const n = this.#local()
-      this.#emit({ type: 'LenStmt', source: { type: 'local', value: src }, target: n })
-      const want = this.#int(t.value.length)
-      this.#emit({ type: 'EqualStmt', a: { type: 'local', value: n }, b: { type: 'local', value: want } })
+      const src = this.#shapeGuard(op, 'IsArrayStmt', t.value.length)
       const go = (i: number): void => {
         if (i >= t.value.length) return iter()
         const idx = this.#int(i)
@@ -535,12 +530,7 @@ export class Planner {
       return go(0)
     }
     if (t.type === 'object' && this.#isPattern(t)) {
-      const src = this.#toLocal(op)
-      this.#emit({ type: 'IsObjectStmt', source: { type: 'local', value: src } })
-      const n = this.#local()
-      this.#emit({ type: 'LenStmt', source: { type: 'local', value: src }, target: n })
-      const want = this.#int(t.value.length)
-      this.#emit({ type: 'EqualStmt', a: { type: 'local', value: n }, b: { type: 'local', value: want } })
+      const src = this.#shapeGuard(op, 'IsObjectStmt', t.value.length)
       const go = (i: number): void => {
         if (i >= t.value.length) return iter()
         const [k, v] = t.value[i]!
@@ -837,6 +827,20 @@ export class Planner {
       this.#emit({ type: 'ScanStmt', source: doc, key: k, value: v, block: scan })
     })
     this.#emit({ type: 'BlockStmt', blocks: [base] })
+  }
+
+  /**
+   * Guards a pattern unification: `op` must be an array (or object) with exactly `length`
+   * elements. Returns the local holding it.
+   */
+  #shapeGuard(op: Operand, is: 'IsArrayStmt' | 'IsObjectStmt', length: number): Local {
+    const src = this.#toLocal(op)
+    this.#emit({ type: is, source: { type: 'local', value: src } })
+    const n = this.#local()
+    this.#emit({ type: 'LenStmt', source: { type: 'local', value: src }, target: n })
+    const want = this.#int(length)
+    this.#emit({ type: 'EqualStmt', a: { type: 'local', value: n }, b: { type: 'local', value: want } })
+    return src
   }
 
   /** The value of a trie child: its rule set's func called on (input, data), or its subtree. */
