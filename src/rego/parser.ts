@@ -698,20 +698,30 @@ class Parser {
       }
       const first = this.#headTerm()
       if (this.#at('|')) {
-        this.#next()
-        const body = this.#parseLiterals(']')
-        this.#expect(']', 'to close the array comprehension')
-        return { type: 'arraycomprehension', term: first, body, location: open.location }
+        return { type: 'arraycomprehension', term: first, body: this.#comprehensionBody(']', 'array'), location: open.location }
       }
-      const value = [first]
-      if (this.#at(',')) {
-        this.#next()
-        value.push(...this.#parseList(']'))
-      } else if (!this.#at(']')) {
-        this.#fail(`expected , or ], found ${this.#describe()}`)
-      } else this.#next()
-      return { type: 'array', value, location: open.location }
+      return { type: 'array', value: this.#listAfter(first, ']'), location: open.location }
     })
+  }
+
+  // Comprehension tail: '|' Literals close
+  #comprehensionBody(close: ']' | '}', kind: string): Body {
+    this.#next()
+    const body = this.#parseLiterals(close)
+    this.#expect(close, `to close the ${kind} comprehension`)
+    return body
+  }
+
+  // List tail after its first element: (',' InTerm)* ','? close
+  #listAfter(first: Term, close: ']' | '}'): Term[] {
+    const value = [first]
+    if (this.#at(',')) {
+      this.#next()
+      value.push(...this.#parseList(close))
+    } else if (!this.#at(close)) {
+      this.#fail(`expected , or ${close}, found ${this.#describe()}`)
+    } else this.#next()
+    return value
   }
 
   // ObjectOrSet : '{' '}'                                   (empty object)
@@ -731,9 +741,7 @@ class Parser {
         this.#next()
         const firstValue = this.#headTerm()
         if (this.#at('|')) {
-          this.#next()
-          const body = this.#parseLiterals('}')
-          this.#expect('}', 'to close the object comprehension')
+          const body = this.#comprehensionBody('}', 'object')
           return { type: 'objectcomprehension', key: first, value: firstValue, body, location: open.location }
         }
         const pairs: [Term, Term][] = [[first, firstValue]]
@@ -748,19 +756,9 @@ class Parser {
         return { type: 'object', value: pairs, location: open.location }
       }
       if (this.#at('|')) {
-        this.#next()
-        const body = this.#parseLiterals('}')
-        this.#expect('}', 'to close the set comprehension')
-        return { type: 'setcomprehension', term: first, body, location: open.location }
+        return { type: 'setcomprehension', term: first, body: this.#comprehensionBody('}', 'set'), location: open.location }
       }
-      const value = [first]
-      if (this.#at(',')) {
-        this.#next()
-        value.push(...this.#parseList('}'))
-      } else if (!this.#at('}')) {
-        this.#fail(`expected , or }, found ${this.#describe()}`)
-      } else this.#next()
-      return { type: 'set', value, location: open.location }
+      return { type: 'set', value: this.#listAfter(first, '}'), location: open.location }
     })
   }
 
