@@ -7,7 +7,9 @@
  *
  * Flags: `--smoke` (tiny counts, for the test suite), `--out <dir>` (default bench/results),
  * `--workers <n>` (client processes, default 2), `--duration <ms>` (per phase), `--targets
- * echo,verdict,...` (measure only these: echo, verdict, verdict-unix, echo-unix, cerbos).
+ * echo,verdict,...` (measure only these: echo, verdict, verdict-unix, echo-unix, cerbos),
+ * `--concurrency 1,16` (only these levels), `--tokens cached` (only these token modes),
+ * `--profile <dir>` (V8 CPU profile of each Node server process, written when it stops).
  *
  * @module
  */
@@ -285,6 +287,9 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
       workers: { type: 'string' },
       duration: { type: 'string' },
       targets: { type: 'string' },
+      concurrency: { type: 'string' },
+      tokens: { type: 'string' },
+      profile: { type: 'string' },
     },
   })
   const smoke = values.smoke === true
@@ -297,6 +302,15 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
   }
   if (values.workers !== undefined) s.workers = positive('workers', values.workers)
   if (values.duration !== undefined) s.durationMs = positive('duration', values.duration)
+  if (values.concurrency !== undefined)
+    s.concurrencies = values.concurrency.split(',').map((c) => positive('concurrency', c.trim()))
+  const tokenFilter = values.tokens === undefined ? undefined : new Set(values.tokens.split(',').map((t) => t.trim()))
+  for (const t of tokenFilter ?? []) {
+    if (t !== TokenMode.FIRST_SIGHT && t !== TokenMode.CACHED)
+      throw new TypeError(`--tokens takes ${TokenMode.FIRST_SIGHT} and/or ${TokenMode.CACHED}, got ${t}`)
+  }
+  // V8 CPU profiles of each server process, written when it stops (one .cpuprofile per process).
+  const nodeArgs = values.profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${resolve(values.profile)}`]
   const outDir = resolve(values.out ?? join(REPO_ROOT, 'bench', 'results'))
   const only =
     values.targets === undefined
@@ -352,13 +366,13 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
       nats: nats.url,
       auditSpool: join(dir, 'audit-spool'),
     }
-    const both = [TokenMode.FIRST_SIGHT, TokenMode.CACHED]
+    const both = [TokenMode.FIRST_SIGHT, TokenMode.CACHED].filter((m) => tokenFilter?.has(m) ?? true)
     const plans: TargetPlan[] = [
       {
         label: 'echo',
         kind: TargetKind.ECHO,
         tokenModes: [TokenMode.NONE],
-        start: () => startEcho(),
+        start: () => startEcho('127.0.0.1:0', nodeArgs),
       },
     ]
     if (verdictReady) {
@@ -366,20 +380,20 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
         label: 'verdict',
         kind: TargetKind.VERDICT,
         tokenModes: both,
-        start: () => startVerdict({ ...verdictOpts, grpc: '127.0.0.1:0' }),
+        start: () => startVerdict({ ...verdictOpts, nodeArgs, grpc: '127.0.0.1:0' }),
       })
       plans.push({
         label: 'verdict-unix',
         kind: TargetKind.VERDICT,
         tokenModes: both,
-        start: () => startVerdict({ ...verdictOpts, grpc: `unix://${join(dir, 'verdict.sock')}` }),
+        start: () => startVerdict({ ...verdictOpts, nodeArgs, grpc: `unix://${join(dir, 'verdict.sock')}` }),
       })
       // The floor for the unix row, worth its time only when that row exists.
       plans.push({
         label: 'echo-unix',
         kind: TargetKind.ECHO,
         tokenModes: [TokenMode.NONE],
-        start: () => startEcho(`unix://${join(dir, 'echo.sock')}`),
+        start: () => startEcho(`unix://${join(dir, 'echo.sock')}`, nodeArgs),
         when: () => phases.some((p) => p.target === 'verdict-unix'),
       })
     }

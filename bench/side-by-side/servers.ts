@@ -124,9 +124,9 @@ async function waitUntil(
  * Forks the grpc-js echo server (the floor) and waits for its address: `host:0` for a free TCP
  * port (default), or `unix:///path`.
  */
-export async function startEcho(address = '127.0.0.1:0'): Promise<ServerProcess> {
+export async function startEcho(address = '127.0.0.1:0', nodeArgs: string[] = []): Promise<ServerProcess> {
   const child = fork(fileURLToPath(new URL('./echo-server.ts', import.meta.url)), [address], {
-    execArgv: ['--import', 'tsx'],
+    execArgv: [...nodeArgs, '--import', 'tsx'],
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   })
   const log = capture(child)
@@ -150,6 +150,8 @@ export interface VerdictServerOptions {
   nats?: string
   /** Audit spool directory, so no spool of an earlier run is replayed into this one. */
   auditSpool?: string
+  /** Extra Node flags for the sidecar process, e.g. `--cpu-prof` (bench `--profile`). */
+  nodeArgs?: string[]
 }
 
 /**
@@ -160,6 +162,7 @@ export async function startVerdict(o: VerdictServerOptions): Promise<ServerProce
   // The sidecar only logs the address it bound; picking the port here keeps clients simple.
   const grpc = o.grpc.endsWith(':0') ? `${o.grpc.slice(0, -2)}:${await freePort()}` : o.grpc
   const args = [
+    ...(o.nodeArgs ?? []),
     'bin/verdict.js',
     'serve',
     '--bundle',
