@@ -117,12 +117,16 @@ class DirectEval {
   }
 
   evaluate(input: unknown, entrypoint: string): unknown {
+    return this.evaluateText(input === undefined || input === null ? undefined : JSON.stringify(input), entrypoint)
+  }
+
+  /** {@link evaluate} on input that is already JSON text (`undefined`: no input). */
+  evaluateText(text: string | undefined, entrypoint: string): unknown {
     const id = this.#p.entrypoints[entrypoint]
     if (id === undefined) throw new Error(`entrypoint ${entrypoint} is not valid in this instance`)
     const addr = this.#p.dataHeapPtr
     let len = 0
-    if (input !== undefined && input !== null) {
-      const text = JSON.stringify(input)
+    if (text !== undefined) {
       // UTF-8 takes at most 3 bytes per UTF-16 unit: make room for the worst case, then encode.
       const need = addr + text.length * 3 - this.#p.mem.buffer.byteLength
       if (need > 0) this.#p.mem.grow(Math.ceil(need / PAGE))
@@ -230,9 +234,28 @@ export class PolicyEngine {
    * EVALUATION_ERROR deny.
    */
   evaluate(input: unknown, entrypoint: string = this.entrypoint): Decision {
+    return this.#decide(() =>
+      this.#direct === undefined ? this.#policy.evaluate(input, entrypoint) : this.#direct.evaluate(input, entrypoint),
+    )
+  }
+
+  /**
+   * {@link evaluate} on input given as JSON text, for callers that already hold it (the sidecar
+   * builds the input's JSON from cached parts instead of serialising the whole object each time).
+   * The text must be one JSON value; it is handed to the module as it is.
+   */
+  evaluateJson(inputJson: string, entrypoint: string = this.entrypoint): Decision {
+    return this.#decide(() =>
+      this.#direct === undefined
+        ? this.#policy.evaluate(JSON.parse(inputJson), entrypoint)
+        : this.#direct.evaluateText(inputJson, entrypoint),
+    )
+  }
+
+  #decide(run: () => unknown): Decision {
     let rows: unknown
     try {
-      rows = this.#direct === undefined ? this.#policy.evaluate(input, entrypoint) : this.#direct.evaluate(input, entrypoint)
+      rows = run()
     } catch (err) {
       if (err instanceof Wasm.RuntimeError) {
         // A trap may leave the instance's heap inconsistent: replace it off the hot path.

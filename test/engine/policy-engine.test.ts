@@ -15,7 +15,7 @@ const root = join(import.meta.dirname, '..', '..')
 
 async function engineFor(source: string, entrypoint: string, data: unknown = {}): Promise<PolicyEngine> {
   const { wasm } = compile({ modules: [{ file: 'p.rego', source }], entrypoints: [entrypoint] })
-  return PolicyEngine.load({ wasm, data, revision: 'rev-1' })
+  return PolicyEngine.load({ wasm, data, revision: 'rev-1', builtins: createHostBuiltins({ strict: false }) })
 }
 
 describe('PolicyEngine', () => {
@@ -39,6 +39,19 @@ describe('PolicyEngine', () => {
     expect(denied.reasons).toEqual(['missing_permission: no role in the token grants this action'])
     const noScope = engine.evaluate({ token: { ...token, scope: 'x' }, action: 'read', resource })
     expect(noScope.code).toBe(DecisionCode.INSUFFICIENT_SCOPE)
+  })
+
+  it('decides the same from input given as JSON text', async () => {
+    const engine = await engineFor(
+      'package a\nd := {"allow": input.n > 1, "reasons": [sprintf("%v %s", [input.n, input.s])]}',
+      'a/d',
+    )
+    for (const input of [{ n: 2, s: 'é🙂' }, { n: 0, s: '' }, { n: 1.5, s: 'a"b\\c' }]) {
+      expect(engine.evaluateJson(JSON.stringify(input))).toEqual(engine.evaluate(input))
+    }
+    expect(engine.evaluateJson('{"n": 3, "s": "x"}')).toMatchObject({ allow: true, reasons: ['3 x'] })
+    // No input at all: input.n is undefined, so the decision is undefined and fails closed.
+    expect(engine.evaluateJson('{}')).toMatchObject({ allow: false, code: 'EVALUATION_ERROR' })
   })
 
   it('accepts a boolean decision', async () => {
