@@ -6,24 +6,39 @@
  * @module
  */
 
-/** LRU map whose entries expire at a per-entry time on an injectable clock. */
+/**
+ * LRU map whose entries expire at a per-entry time on an injectable clock.
+ *
+ * Recency is approximate so that a hit is one map lookup: an entry moves to the young end only
+ * when at least half the capacity was inserted since it was last placed there. An entry in use
+ * is therefore never evicted, while a hit on a fresh entry (the sidecar's common case: the same
+ * token again and again) costs no delete and re-insert.
+ */
 export class ExpiringLru<V> {
   readonly #max: number
   readonly #now: () => number
-  readonly #map = new Map<string, { value: V; expiresAt: number }>()
+  readonly #map = new Map<string, { value: V; expiresAt: number; placed: number }>()
+  /** Insertions (and moves to the young end) so far. */
+  #clock = 0
 
   constructor(maxEntries: number, now: () => number) {
     this.#max = maxEntries
     this.#now = now
   }
 
-  /** The live value for `key`, refreshed as most recently used; expired entries are dropped. */
+  /** The live value for `key`, refreshed as recently used; expired entries are dropped. */
   get(key: string): V | undefined {
     const hit = this.#map.get(key)
     if (!hit) return undefined
-    this.#map.delete(key)
-    if (this.#now() >= hit.expiresAt) return undefined
-    this.#map.set(key, hit)
+    if (this.#now() >= hit.expiresAt) {
+      this.#map.delete(key)
+      return undefined
+    }
+    if (this.#clock - hit.placed >= this.#max >>> 1) {
+      this.#map.delete(key)
+      hit.placed = ++this.#clock
+      this.#map.set(key, hit)
+    }
     return hit.value
   }
 
@@ -31,7 +46,7 @@ export class ExpiringLru<V> {
   set(key: string, value: V, expiresAt: number): void {
     if (this.#max <= 0 || expiresAt <= this.#now()) return
     this.#map.delete(key)
-    this.#map.set(key, { value, expiresAt })
+    this.#map.set(key, { value, expiresAt, placed: ++this.#clock })
     while (this.#map.size > this.#max) {
       const oldest = this.#map.keys().next().value as string
       this.#map.delete(oldest)

@@ -128,6 +128,9 @@ export function createFileKeySource(path: string, options: FileKeySourceOptions)
     getKey,
     jwks: () => current?.jwks,
     poll() {
+      // Called on every cache hit: the common case (fresh, nothing pending) must not even make a
+      // promise.
+      if (current !== undefined && !dirty && inFlight === undefined && options.now() - lastCheck < options.checkIntervalMs) return
       void refresh(false)
     },
     close() {

@@ -68,6 +68,13 @@ export interface TokenVerifierStats {
 export interface TokenVerifier {
   /** Resolves with the verified token or rejects with a {@link TokenError}; nothing else. */
   verify(token: string, options?: VerifyCallOptions): Promise<VerifiedToken>
+  /**
+   * The synchronous half of {@link verify}: the verified token if this exact token was verified
+   * before and its cached result is still live, `undefined` if it must go through `verify`.
+   * Throws a {@link TokenError} where `verify` would reject without any key (missing, too large,
+   * scopes not granted). Lets a caller answer a repeat token without a promise.
+   */
+  verifyCached(token: string, options?: VerifyCallOptions): VerifiedToken | undefined
   stats(): TokenVerifierStats
   /** Stops file watches. */
   close(): void
@@ -470,8 +477,26 @@ export function createTokenVerifier(input: TokenOptions): TokenVerifier {
     }
   }
 
+  const verifyCached = (token: string, call?: VerifyCallOptions): VerifiedToken | undefined => {
+    if (typeof token !== 'string' || token.length > options.maxTokenBytes) return undefined
+    const out = cache.get(token)
+    if (out === undefined) return undefined
+    try {
+      cacheHits++
+      issuers.get(out.issuer)?.keys.poll()
+      checkScopes(out, call?.requiredScopes)
+      verified++
+      return out
+    } catch (e) {
+      const te = e instanceof TokenError ? e : mapJoseError(e)
+      failures[te.code] = (failures[te.code] ?? 0) + 1
+      throw te
+    }
+  }
+
   return {
     verify,
+    verifyCached,
     stats: () => ({ verified, cacheHits, failures: { ...failures }, cacheSize: cache.size }),
     close() {
       for (const i of issuers.values()) i.keys.close()

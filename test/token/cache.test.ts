@@ -29,4 +29,17 @@ describe('ExpiringLru', () => {
     lru.set('dead', 'v', 50)
     expect(lru.size).toBe(0)
   })
+
+  it('keeps an entry in use across many insertions, and evicts the ones not used', () => {
+    const lru = new ExpiringLru<number>(100, () => 0)
+    lru.set('hot', 0, 1)
+    for (let i = 0; i < 1000; i++) {
+      lru.set(`cold${i}`, i, 1)
+      expect(lru.get('hot')).toBe(0)
+    }
+    expect(lru.size).toBe(100)
+    expect(lru.get('cold0')).toBeUndefined()
+    expect(lru.get('cold899')).toBeUndefined()
+    expect(lru.get('cold999')).toBe(999)
+  })
 })

@@ -113,6 +113,17 @@ describe('createTokenVerifier', () => {
     expect(v.stats().verified).toBe(2)
   })
 
+  it('answers a repeated token synchronously from the cache, and only that', async () => {
+    const v = makeVerifier()
+    const token = await rsa.mint({ scope: 'trades' })
+    expect(v.verifyCached(token)).toBeUndefined()
+    const first = await v.verify(token)
+    expect(v.verifyCached(token)).toBe(first)
+    expect(v.verifyCached(`${token}x`)).toBeUndefined()
+    expect(() => v.verifyCached(token, { requiredScopes: ['admin'] })).toThrow(TokenError)
+    expect(v.stats()).toMatchObject({ cacheHits: 2, verified: 2 })
+  })
+
   it('maps error codes to gRPC deny codes', async () => {
     const v = makeVerifier()
     const e = await failure(v.verify(''))
