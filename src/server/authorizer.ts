@@ -6,32 +6,84 @@
  * @module
  */
 
-import { create } from '@bufbuild/protobuf'
 import type { JsonObject } from '@bufbuild/protobuf'
 import type { Decision, DecisionCode as DecisionCodeName } from '../engine/index.js'
 import { DecisionCode as DecisionCodeNames } from '../engine/index.js'
-import {
-  BatchCheckResponseSchema,
-  CheckResponseSchema,
-  DecisionCode,
-} from '../gen/verdict/v1/authorizer_pb.js'
-import type {
-  BatchCheckRequest,
-  BatchCheckResponse,
-  CheckRequest,
-  CheckResponse,
-  Resource,
-  Subject,
-} from '../gen/verdict/v1/authorizer_pb.js'
+import { DecisionCode } from '../gen/verdict/v1/authorizer_pb.js'
 import { PdpError } from '../util/errors.js'
 import type { Logger } from './logger.js'
 import type { LimitsOptions } from './options.js'
 import type { PolicyHolder } from './policy-holder.js'
 import { uuidv7 } from './uuid.js'
 
+/** What a verified token gives the authorizer. */
+export interface VerifiedTokenLike {
+  claims: Record<string, unknown>
+  subject?: string
+}
+
 /** Verifies a token; shaped after `token/`'s verifier so any such object fits. */
 export interface TokenVerifierLike {
-  verify(token: string): Promise<{ claims: Record<string, unknown>; subject?: string }>
+  verify(token: string): Promise<VerifiedTokenLike>
+  /**
+   * The result for a token verified before and still cached, synchronously; `undefined` when it
+   * must go through `verify`. Optional: without it every Check waits for `verify`.
+   */
+  verifyCached?(token: string): VerifiedTokenLike | undefined
+}
+
+/** The resource or subject of a request, as decoded off the wire (or a protobuf-es message). */
+export interface EntityIn {
+  type: string
+  id: string
+  properties?: JsonObject | undefined
+}
+
+/** One `Check` request: the fields of `verdict.v1.CheckRequest`. */
+export interface CheckIn {
+  token: string
+  action: string
+  resource?: EntityIn | undefined
+  context?: JsonObject | undefined
+  subject?: EntityIn | undefined
+  /**
+   * Encoded size of the request's Struct fields (resource and subject properties, context), when
+   * the decoder measured it; otherwise the size limit measures their JSON.
+   */
+  structBytes?: number | undefined
+}
+
+/** One item of a `BatchCheck`. */
+export interface BatchItemIn {
+  action: string
+  resource?: EntityIn | undefined
+  context?: JsonObject | undefined
+  /** Encoded size of this item's Struct fields, as in {@link CheckIn}. */
+  structBytes?: number | undefined
+}
+
+/** One `BatchCheck` request. */
+export interface BatchCheckIn {
+  token: string
+  subject?: EntityIn | undefined
+  items: BatchItemIn[]
+  /** Encoded size of the subject's properties, as in {@link CheckIn}. */
+  structBytes?: number | undefined
+}
+
+/** One decision as answered: the fields of `verdict.v1.CheckResponse`. */
+export interface CheckResult {
+  allow: boolean
+  decisionId: string
+  reasons: string[]
+  code: DecisionCode
+  policyRevision: string
+  obligations?: JsonObject
+}
+
+/** The answer to a `BatchCheck`. */
+export interface BatchCheckResult {
+  results: CheckResult[]
 }
 
 /** Everything an audit sink needs about one decision. */
@@ -73,16 +125,13 @@ export interface AuthorizerOptions {
   onDecision?: (record: DecisionRecord) => void
 }
 
-/** The Authorizer service logic. */
+/**
+ * The Authorizer service logic. `check` answers synchronously when the token was verified before
+ * (the common case for a sidecar: callers reuse their tokens), and with a promise otherwise.
+ */
 export interface Authorizer {
-  check(request: CheckRequest): Promise<CheckResponse>
-  batchCheck(request: BatchCheckRequest): Promise<BatchCheckResponse>
-}
-
-interface Item {
-  action: string
-  resource: Resource | undefined
-  context: JsonObject | undefined
+  check(request: CheckIn): CheckResult | Promise<CheckResult>
+  batchCheck(request: BatchCheckIn): BatchCheckResult | Promise<BatchCheckResult>
 }
 
 type TokenOutcome =
@@ -95,6 +144,31 @@ function byteLength(s: string): number {
   return Buffer.byteLength(s, 'utf8')
 }
 
+const EMPTY: JsonObject = Object.freeze({}) as JsonObject
+
+/**
+ * The claims' JSON, made once per claims object: a cached token hands back the same (frozen)
+ * claims every time, so a repeat caller's claims are serialised once, not per decision.
+ */
+const claimsJsonCache = new WeakMap<object, string>()
+function claimsJson(claims: Record<string, unknown>): string {
+  let json = claimsJsonCache.get(claims)
+  if (json === undefined) {
+    json = JSON.stringify(claims)
+    claimsJsonCache.set(claims, json)
+  }
+  return json
+}
+
+/** The JSON size of the request's free-form parts, for requests whose decoder did not measure it. */
+function structBytesOf(item: BatchItemIn, subject: EntityIn | undefined): number {
+  let n = 0
+  if (item.resource?.properties !== undefined) n += byteLength(JSON.stringify(item.resource.properties))
+  if (item.context !== undefined) n += byteLength(JSON.stringify(item.context))
+  if (subject?.properties !== undefined) n += byteLength(JSON.stringify(subject.properties))
+  return n
+}
+
 /** Subject type used when the request names none: the token's `sub` is a user or a client. */
 export const DEFAULT_SUBJECT_TYPE = 'user'
 
@@ -103,51 +177,70 @@ export const DEFAULT_SUBJECT_TYPE = 'user'
  *
  * @example
  * const authorizer = createAuthorizer({ verifier, policy, limits, logger, onDecision })
- * const res = await authorizer.check(create(CheckRequestSchema, { token, action: 'read' }))
+ * const res = await authorizer.check({ token, action: 'read', resource: { type: 'trade', id: 't1' } })
  */
 export function createAuthorizer(options: AuthorizerOptions): Authorizer {
   const { verifier, policy, limits, logger } = options
   const debug = logger.isEnabled?.('debug') ?? true
 
-  async function verifyToken(token: string): Promise<TokenOutcome> {
+  const tokenFailure = (err: unknown): TokenOutcome => {
+    const e = err as { denyCode?: unknown; description?: unknown; message?: unknown }
+    const code = typeof e.denyCode === 'string' && KNOWN_CODES.has(e.denyCode) ? (e.denyCode as DecisionCodeName) : 'TOKEN_INVALID'
+    if (code === 'TOKEN_INVALID' && typeof e.denyCode !== 'string') {
+      logger.warn('token verifier failed unexpectedly', { error: err })
+    }
+    const description = typeof e.description === 'string' ? e.description : 'the token is not valid'
+    return { ok: false, code, reason: `${code.toLowerCase()}: ${description}` }
+  }
+
+  // `subject` honours the issuer's claims mapping; `sub` is the fallback for plain verifiers.
+  const tokenOk = ({ claims, subject }: VerifiedTokenLike): TokenOutcome => ({
+    ok: true,
+    claims,
+    subject: subject ?? (typeof claims.sub === 'string' ? claims.sub : undefined),
+  })
+
+  /** The outcome when it needs no waiting (no token, too large, cached); otherwise undefined. */
+  function tokenNow(token: string): TokenOutcome | undefined {
     if (token === '') return { ok: false, code: 'TOKEN_MISSING', reason: 'token_missing: no token' }
-    if (byteLength(token) > limits.maxTokenBytes) {
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: only a long token needs its bytes counted.
+    if (token.length * 3 > limits.maxTokenBytes && byteLength(token) > limits.maxTokenBytes) {
       return { ok: false, code: 'TOKEN_TOO_LARGE', reason: `token_too_large: over ${limits.maxTokenBytes} bytes` }
     }
+    if (verifier.verifyCached === undefined) return undefined
     try {
-      const { claims, subject } = await verifier.verify(token)
-      // `subject` honours the issuer's claims mapping; `sub` is the fallback for plain verifiers.
-      return { ok: true, claims, subject: subject ?? (typeof claims.sub === 'string' ? claims.sub : undefined) }
+      const hit = verifier.verifyCached(token)
+      return hit === undefined ? undefined : tokenOk(hit)
     } catch (err) {
-      const e = err as { denyCode?: unknown; description?: unknown; message?: unknown }
-      const code = typeof e.denyCode === 'string' && KNOWN_CODES.has(e.denyCode) ? (e.denyCode as DecisionCodeName) : 'TOKEN_INVALID'
-      if (code === 'TOKEN_INVALID' && typeof e.denyCode !== 'string') {
-        logger.warn('token verifier failed unexpectedly', { error: err })
-      }
-      const description = typeof e.description === 'string' ? e.description : 'the token is not valid'
-      return { ok: false, code, reason: `${code.toLowerCase()}: ${description}` }
+      return tokenFailure(err)
     }
   }
 
+  function verifyToken(token: string): Promise<TokenOutcome> {
+    return verifier.verify(token).then(tokenOk, tokenFailure)
+  }
+
   function decide(
-    item: Item,
+    item: BatchItemIn,
     token: TokenOutcome,
-    subjectOverride: Subject | undefined,
+    subjectIn: EntityIn | undefined,
+    subjectBytes: number | undefined,
     started: number,
-  ): CheckResponse {
+  ): CheckResult {
     const decisionId = uuidv7()
     const active = policy.current
     const resource = {
       type: item.resource?.type ?? '',
       id: item.resource?.id ?? '',
-      properties: item.resource?.properties ?? {},
+      properties: item.resource?.properties ?? EMPTY,
     }
     const claims = token.ok ? token.claims : undefined
     const subject = {
-      type: subjectOverride?.type || DEFAULT_SUBJECT_TYPE,
-      id: subjectOverride?.id || (token.ok ? (token.subject ?? '') : ''),
-      properties: subjectOverride?.properties ?? {},
+      type: subjectIn?.type || DEFAULT_SUBJECT_TYPE,
+      id: subjectIn?.id || (token.ok ? (token.subject ?? '') : ''),
+      properties: subjectIn?.properties ?? EMPTY,
     }
+    const context = item.context ?? EMPTY
     let decision: Decision
     let input: PolicyInput | undefined
     if (!token.ok) {
@@ -155,8 +248,9 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
     } else if (item.action === '') {
       decision = { allow: false, code: 'REQUEST_INVALID', reasons: ['request_invalid: action is required'] }
     } else if (
-      byteLength(JSON.stringify(resource.properties)) + byteLength(JSON.stringify(item.context ?? {})) + byteLength(JSON.stringify(subject.properties)) >
-      limits.maxPropertiesBytes
+      (item.structBytes !== undefined && subjectBytes !== undefined
+        ? item.structBytes + subjectBytes
+        : structBytesOf(item, subjectIn)) > limits.maxPropertiesBytes
     ) {
       decision = {
         allow: false,
@@ -166,20 +260,23 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
     } else if (active === undefined) {
       decision = { allow: false, code: 'NO_POLICY', reasons: ['no_policy: no policy bundle is loaded'] }
     } else {
-      input = { token: token.claims, subject, action: item.action, resource, context: item.context ?? {} }
-      decision = active.engine.evaluate(input)
+      input = { token: token.claims, subject, action: item.action, resource, context }
+      // The input's JSON from parts: the claims' JSON is made once per token, the rest per call.
+      const rest = JSON.stringify({ subject, action: item.action, resource, context })
+      decision = active.engine.evaluateJson(`{"token":${claimsJson(token.claims)},${rest.slice(1)}`)
       if (decision.error !== undefined) {
         logger.warn('policy evaluation failed', { decision_id: decisionId, error: decision.error })
       }
     }
     const latencyMs = performance.now() - started
-    const response = create(CheckResponseSchema, {
+    const revision = active?.revision ?? ''
+    const response: CheckResult = {
       allow: decision.allow,
       decisionId,
       reasons: decision.reasons,
       code: DecisionCode[decision.code],
-      policyRevision: active?.revision ?? '',
-    })
+      policyRevision: revision,
+    }
     if (decision.obligations !== undefined) response.obligations = decision.obligations as JsonObject
     if (options.onDecision !== undefined) {
       try {
@@ -194,7 +291,7 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
           allow: decision.allow,
           code: decision.code,
           reasons: decision.reasons,
-          revision: active?.revision ?? '',
+          revision,
           path: active?.engine.entrypoint ?? '',
           latencyMs,
         })
@@ -206,27 +303,34 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
     return response
   }
 
+  const subjectBytesOf = (request: CheckIn | BatchCheckIn): number | undefined =>
+    request.structBytes === undefined ? undefined : 0
+
+  function batch(request: BatchCheckIn, token: TokenOutcome, started: number): BatchCheckResult {
+    const subjectBytes = request.structBytes
+    return {
+      results: request.items.map((item) => decide(item, token, request.subject, subjectBytes, started)),
+    }
+  }
+
   return {
-    async check(request) {
+    check(request) {
       const started = performance.now()
-      const token = await verifyToken(request.token)
-      return decide(
-        { action: request.action, resource: request.resource, context: request.context },
-        token,
-        request.subject,
-        started,
+      // A Check's structBytes covers its subject too: count it once, on the item side.
+      const now = tokenNow(request.token)
+      if (now !== undefined) return decide(request, now, request.subject, subjectBytesOf(request), started)
+      return verifyToken(request.token).then((token) =>
+        decide(request, token, request.subject, subjectBytesOf(request), started),
       )
     },
-    async batchCheck(request) {
+    batchCheck(request) {
       const started = performance.now()
       if (request.items.length > limits.maxBatchItems) {
         throw new RequestError(`at most ${limits.maxBatchItems} items per batch`)
       }
-      const token = await verifyToken(request.token)
-      const results = request.items.map((item) =>
-        decide({ action: item.action, resource: item.resource, context: item.context }, token, request.subject, started),
-      )
-      return create(BatchCheckResponseSchema, { results })
+      const now = tokenNow(request.token)
+      if (now !== undefined) return batch(request, now, started)
+      return verifyToken(request.token).then((token) => batch(request, token, started))
     },
   }
 }

@@ -75,7 +75,8 @@ function method<I extends DescMessage, O extends DescMessage>(
     responseStream,
     requestSerialize: (m) => asBuffer(toBinary(input, m)),
     requestDeserialize: (b) => decode(input, b),
-    responseSerialize: (m) => asBuffer(toBinary(output, m)),
+    // `create` accepts both a message and the plain result objects the authorizer answers with.
+    responseSerialize: (m) => asBuffer(toBinary(output, create(output, m as never))),
     responseDeserialize: (b) => fromBinary(output, b),
   }
 }
@@ -114,7 +115,7 @@ export interface GrpcServerHandle {
 
 function unary<Req, Res>(
   name: string,
-  handler: (req: Req) => Promise<Res>,
+  handler: (req: Req) => Res | Promise<Res>,
   logger: Logger,
 ): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
   const debug = logger.isEnabled?.('debug') ?? true
@@ -126,27 +127,30 @@ function unary<Req, Res>(
     }
     // Access log: one line per call, at debug so that production logs stay quiet; when debug is
     // off nothing of it is built (no clock read, no peer string, no fields object).
-    if (!debug) {
-      handler(call.request).then(
-        (res) => callback(null, res),
-        (err: unknown) => callback(toServiceError(err, logger, name)),
-      )
+    const started = debug ? performance.now() : 0
+    const ok = (res: Res): void => {
+      if (debug) access(call, name, started, 'OK')
+      callback(null, res)
+    }
+    const failed = (err: unknown): void => {
+      const status = toServiceError(err, logger, name)
+      if (debug) access(call, name, started, Status[status.code ?? Status.UNKNOWN] ?? 'UNKNOWN')
+      callback(status)
+    }
+    let out: Res | Promise<Res>
+    try {
+      out = handler(call.request)
+    } catch (err) {
+      failed(err)
       return
     }
-    const started = performance.now()
-    const done = (code: string): void =>
-      logger.debug('rpc', { method: name, code, duration_ms: Math.round((performance.now() - started) * 1000) / 1000, peer: call.getPeer() })
-    handler(call.request).then(
-      (res) => {
-        done('OK')
-        callback(null, res)
-      },
-      (err: unknown) => {
-        const status = toServiceError(err, logger, name)
-        done(Status[status.code ?? Status.UNKNOWN] ?? 'UNKNOWN')
-        callback(status)
-      },
-    )
+    // A handler that could answer at once (a cached token) is answered in the same tick.
+    if (out instanceof Promise) out.then(ok, failed)
+    else ok(out)
+  }
+
+  function access(call: ServerUnaryCall<Req, Res>, method: string, started: number, code: string): void {
+    logger.debug('rpc', { method, code, duration_ms: Math.round((performance.now() - started) * 1000) / 1000, peer: call.getPeer() })
   }
 }
 

@@ -9,9 +9,16 @@ export { createAuthorizer, DEFAULT_SUBJECT_TYPE, RequestError } from './authoriz
 export type {
   Authorizer,
   AuthorizerOptions,
+  BatchCheckIn,
+  BatchCheckResult,
+  BatchItemIn,
+  CheckIn,
+  CheckResult,
   DecisionRecord,
+  EntityIn,
   PolicyInput,
   TokenVerifierLike,
+  VerifiedTokenLike,
 } from './authorizer.js'
 export {
   AUTHORIZER_SERVICE,

@@ -1,0 +1,104 @@
+/**
+ * The authorizer's own logic, without gRPC: the synchronous answer for a cached token, the
+ * request-size limit from decoder-measured sizes, and that the input built from JSON parts decides
+ * like the input object. A plain verifier stands in for `token/` (its cache is tested there); the
+ * policy is the real trades policy compiled to wasm.
+ */
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { compile } from '../../src/compiler/index.js'
+import { createHostBuiltins, PolicyEngine } from '../../src/engine/index.js'
+import { DecisionCode } from '../../src/gen/verdict/v1/authorizer_pb.js'
+import { createAuthorizer, createLogger, defaultLimitsOptions, PolicyHolder } from '../../src/server/index.js'
+import type { Authorizer, DecisionRecord, VerifiedTokenLike } from '../../src/server/index.js'
+
+const root = join(import.meta.dirname, '..', '..')
+const trader = Object.freeze({ sub: 'u7', scope: 'trades', user_id: 7, roles: ['trader'], locations: ['NY'] })
+const trade = { type: 'trade', id: 't', properties: { owner_id: 7, location: 'NY' } }
+
+/** A verifier whose cache holds the tokens named in `cached`; `scope-fail` fails like a scope check. */
+function fakeVerifier(cached: Record<string, VerifiedTokenLike>) {
+  return {
+    verify: async (token: string): Promise<VerifiedTokenLike> => {
+      if (token === 'good') return { claims: trader, subject: 'u7' }
+      throw Object.assign(new Error('bad'), { denyCode: 'TOKEN_INVALID', description: 'signature invalid' })
+    },
+    verifyCached: (token: string): VerifiedTokenLike | undefined => {
+      if (token === 'scope-fail') {
+        throw Object.assign(new Error('scope'), { denyCode: 'INSUFFICIENT_SCOPE', description: 'scope admin not granted' })
+      }
+      return cached[token]
+    },
+  }
+}
+
+let policy: PolicyHolder
+const records: DecisionRecord[] = []
+let authorizer: Authorizer
+const limits = { ...defaultLimitsOptions(), maxPropertiesBytes: 100 }
+
+beforeAll(async () => {
+  const source = await readFile(join(root, 'policies/trades/trades.rego'), 'utf8')
+  const data = JSON.parse(await readFile(join(root, 'policies/trades/data.json'), 'utf8'))
+  const { wasm } = compile({ modules: [{ file: 'trades.rego', source }], entrypoints: ['trades/decision'] })
+  const engine = await PolicyEngine.load({ wasm, data, revision: 'r1', builtins: createHostBuiltins({ strict: false }) })
+  policy = new PolicyHolder()
+  policy.set({ engine, revision: 'r1' })
+  authorizer = createAuthorizer({
+    verifier: fakeVerifier({ again: { claims: trader, subject: 'u7' } }),
+    policy,
+    limits,
+    logger: createLogger({ level: 'error', stream: { write: () => true } as never }),
+    onDecision: (r) => records.push(r),
+  })
+})
+
+describe('authorizer', () => {
+  it('answers a cached token synchronously, the same as a verified one', async () => {
+    const sync = authorizer.check({ token: 'again', action: 'update', resource: trade })
+    expect(sync).not.toBeInstanceOf(Promise)
+    const later = authorizer.check({ token: 'good', action: 'update', resource: trade })
+    expect(later).toBeInstanceOf(Promise)
+    const { decisionId: a, ...syncRest } = sync as Awaited<typeof later>
+    const { decisionId: b, ...laterRest } = await later
+    expect(a).not.toBe(b)
+    expect(syncRest).toEqual(laterRest)
+    expect(syncRest).toMatchObject({ allow: true, code: DecisionCode.OK, policyRevision: 'r1' })
+  })
+
+  it('denies a cached token that lacks a required scope at once', () => {
+    const res = authorizer.check({ token: 'scope-fail', action: 'read', resource: trade })
+    expect(res).toMatchObject({ allow: false, code: DecisionCode.INSUFFICIENT_SCOPE, reasons: ['insufficient_scope: scope admin not granted'] })
+  })
+
+  it('decides from the JSON input as from the input object', () => {
+    for (const [action, resource] of [
+      ['read', trade],
+      ['update', { ...trade, properties: { owner_id: 8, location: 'NY' } }],
+      ['delete', { ...trade, properties: { owner_id: 7, location: 'LDN' } }],
+      ['read', { type: 'trade', id: 'é"\\🙂', properties: {} }],
+    ] as const) {
+      records.length = 0
+      const res = authorizer.check({ token: 'again', action, resource, context: { ip: '10.0.0.1' } })
+      const input = records[0]!.input!
+      const direct = policy.current!.engine.evaluate(input)
+      expect(res).toMatchObject({ allow: direct.allow, reasons: direct.reasons, code: DecisionCode[direct.code] })
+      expect(input.resource.id).toBe(resource.id)
+    }
+  })
+
+  it('limits properties by the decoder-measured size, or by their JSON when not measured', () => {
+    const small = { type: 'trade', id: 't', properties: { owner_id: 7 } }
+    expect(authorizer.check({ token: 'again', action: 'read', resource: small, structBytes: 101 })).toMatchObject({
+      allow: false,
+      code: DecisionCode.REQUEST_INVALID,
+    })
+    const within = authorizer.check({ token: 'again', action: 'read', resource: small, structBytes: 100 })
+    expect((within as { code: number }).code).not.toBe(DecisionCode.REQUEST_INVALID)
+    const big = { type: 'trade', id: 't', properties: { owner_id: 7, note: 'x'.repeat(100) } }
+    expect(authorizer.check({ token: 'again', action: 'read', resource: big })).toMatchObject({
+      code: DecisionCode.REQUEST_INVALID,
+    })
+  })
+})
