@@ -9,7 +9,12 @@ OUT="${OUT:-../src/wasm}"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 for f in src/*.c; do
-  "$CLANG" --target=wasm32 -O2 -nostdlib -ffreestanding -fno-builtin -Wall -Wextra \
+  # Link-time optimisation lets clang inline the small value helpers across files (a wasm call
+  # costs far more than the helper). stubs.c stays a plain object: the code generator replaces
+  # those bodies, so the optimiser must not see (and fold) them.
+  LTO=-flto
+  [ "$(basename "$f")" = stubs.c ] && LTO=
+  "$CLANG" --target=wasm32 -O2 $LTO -nostdlib -ffreestanding -fno-builtin -Wall -Wextra \
     -Wno-unused-parameter -c "$f" -o "$TMP/$(basename "$f" .c).o"
 done
 "$WASMLD" --no-entry --import-memory --allow-undefined --export-all --export=__heap_base \

@@ -174,7 +174,8 @@ static u32 put_utf8(char *o, u32 cp) {
   return 4;
 }
 
-static V *pstring(P *p) {
+/* A string with escapes: decoded into a fresh buffer. */
+static V *pstring_escaped(P *p) {
   p->i++; /* opening quote */
   u32 start = p->i, esc = 0;
   while (p->i < p->n && p->s[p->i] != '"') {
@@ -231,9 +232,30 @@ static V *pstring(P *p) {
   return vd_str(o, w);
 }
 
+
+/*
+ * A string without escapes (nearly all of them) is not copied: its value points into the parsed
+ * text. Values only use a string's length, never a NUL terminator, and the text outlives them:
+ * opa_eval's input stays below the evaluation's heap, and everything else parsed (data, host
+ * builtin results, static JSON) is never freed by the bump allocator.
+ */
+static V *pstring(P *p) {
+  const char *s = p->s;
+  u32 n = p->n, start = p->i + 1;
+  for (u32 i = start; i < n; i++) {
+    u8 c = (u8)s[i];
+    if (c == '"') {
+      p->i = i + 1;
+      return vd_str(s + start, i - start);
+    }
+    if (c == '\\' || c < 0x20) break;
+  }
+  return pstring_escaped(p);
+}
 static int isdig(char c) { return c >= '0' && c <= '9'; }
 
-static V *pnumber(P *p) {
+/* Any JSON number: exact integers, big integers as decimal text, floats. */
+static V *pnumber_slow(P *p) {
   u32 st = p->i;
   int isf = 0;
   if (p->i < p->n && p->s[p->i] == '-') p->i++;
@@ -278,6 +300,23 @@ static V *pnumber(P *p) {
   return vd_float(vd_parse_double(s, len));
 }
 
+/* Fast path for the common case, an integer of up to 18 digits (cannot overflow int64). */
+static V *pnumber(P *p) {
+  const char *s = p->s;
+  u32 i = p->i, n = p->n;
+  int neg = s[i] == '-';
+  i += (u32)neg;
+  u32 d0 = i;
+  u64 m = 0;
+  while (i < n && i - d0 < 18 && isdig(s[i])) m = m * 10 + (u64)(s[i++] - '0');
+  char next = i < n ? s[i] : 0;
+  /* "0" may not lead other digits in JSON; fractions, exponents and longer digit runs go slow */
+  if (i == d0 || isdig(next) || next == '.' || next == 'e' || next == 'E' || (s[d0] == '0' && i - d0 > 1))
+    return pnumber_slow(p);
+  p->i = i;
+  return vd_int(neg ? -(i64)m : (i64)m);
+}
+
 static int lit(P *p, const char *w) {
   u32 k = 0;
   while (w[k]) {
@@ -292,23 +331,148 @@ static V *pvalue(P *p, int depth);
 V *vd_object_from_pairs(V **keys, V **vals, u32 n);
 V *vd_set_from_elems(V **e, u32 n);
 
-static V *as_set(V *arr) {
-  if (!arr) return 0;
-  return vd_set_from_elems(((VArr *)arr)->e, ((VArr *)arr)->len);
+/*
+ * Scratch stack for the elements of the arrays, objects and sets being parsed: a composite's
+ * children are pushed here and copied once, when it closes, into a vector of exactly the right
+ * size (no per-composite vectors growing by doubling). It starts in static memory and moves to
+ * the heap when a document needs more; parse() resets it.
+ */
+#define SCRATCH 256
+static V *scratch0[SCRATCH];
+static V **stk = scratch0;
+static u32 sp, scap = SCRATCH;
+
+static void push(V *v) {
+  if (sp == scap) {
+    V **n = opa_malloc(scap * 2 * 4);
+    vd_memcpy(n, stk, sp * 4);
+    stk = n;
+    scap *= 2;
+  }
+  stk[sp++] = v;
 }
 
-static V *pcomposite(P *p, char close, V *arr, int depth) {
+/* The array of the elements pushed since `base`. */
+static V *close_array(u32 base) {
+  u32 n = sp - base;
+  VArr *a = (VArr *)vd_arr(n);
+  vd_memcpy(a->e, stk + base, n * 4);
+  a->len = n;
+  sp = base;
+  return (V *)a;
+}
+
+static V *close_set(u32 base) {
+  V *s = vd_set_from_elems(stk + base, sp - base);
+  sp = base;
+  return s;
+}
+
+static int key_cmp(V *a, V *b) {
+  if (a->type != T_STR || b->type != T_STR) return opa_value_compare(a, b);
+  VStr *x = (VStr *)a, *y = (VStr *)b;
+  u32 n = x->len < y->len ? x->len : y->len;
+  for (u32 i = 0; i < n; i++) {
+    u8 c = (u8)x->s[i], d = (u8)y->s[i];
+    if (c != d) return c < d ? -1 : 1;
+  }
+  return x->len < y->len ? -1 : x->len > y->len ? 1 : 0;
+}
+
+/*
+ * The object of the key/value pairs pushed since `base`, sorted by key (a later duplicate key
+ * wins). Objects of a request are small, so insertion sort beats a merge sort's allocations;
+ * large ones go through vd_object_from_pairs.
+ */
+#define SMALL_OBJECT 16
+static V *close_object(u32 base) {
+  u32 n = (sp - base) / 2;
+  V **kv = stk + base;
+  sp = base;
+  if (n > SMALL_OBJECT) {
+    V **ks = opa_malloc(n * 4), **vs = opa_malloc(n * 4);
+    for (u32 i = 0; i < n; i++) { ks[i] = kv[2 * i]; vs[i] = kv[2 * i + 1]; }
+    return vd_object_from_pairs(ks, vs, n);
+  }
+  VObj *o = (VObj *)vd_obj();
+  V **k = opa_malloc(n * 4), **v = opa_malloc(n * 4);
+  u32 len = 0;
+  for (u32 i = 0; i < n; i++) {
+    V *key = kv[2 * i], *val = kv[2 * i + 1];
+    u32 j = len;
+    int c = 1;
+    while (j > 0 && (c = key_cmp(k[j - 1], key)) > 0) j--;
+    if (j > 0 && c == 0) { v[j - 1] = val; continue; }
+    for (u32 q = len; q > j; q--) { k[q] = k[q - 1]; v[q] = v[q - 1]; }
+    k[j] = key;
+    v[j] = val;
+    len++;
+  }
+  o->k = k; o->v = v; o->len = len; o->cap = n;
+  return (V *)o;
+}
+
+static V *parray(P *p, int depth) {
+  p->i++; /* [ */
+  u32 base = sp;
   ws(p);
-  if (p->i < p->n && p->s[p->i] == close) { p->i++; return arr; }
+  if (p->i < p->n && p->s[p->i] == ']') { p->i++; return vd_arr(0); }
   for (;;) {
     V *v = pvalue(p, depth + 1);
     if (!v) return 0;
-    vd_array_append(arr, v);
+    push(v);
     ws(p);
     if (p->i >= p->n) return 0;
     char c = p->s[p->i++];
-    if (c == close) return arr;
+    if (c == ']') return close_array(base);
     if (c != ',') return 0;
+  }
+}
+
+/* An object, or in Rego mode also a non-empty set ({1, 2}). */
+static V *pobject(P *p, int depth) {
+  p->i++; /* { */
+  u32 base = sp;
+  ws(p);
+  if (p->i < p->n && p->s[p->i] == '}') { p->i++; return vd_obj(); }
+  V *first = pvalue(p, depth + 1);
+  if (!first) return 0;
+  if (!p->rego && first->type != T_STR) return 0;
+  ws(p);
+  if (p->rego && p->i < p->n && (p->s[p->i] == ',' || p->s[p->i] == '}')) {
+    push(first);
+    for (;;) {
+      char c = p->s[p->i++];
+      if (c == '}') return close_set(base);
+      if (c != ',') return 0;
+      ws(p);
+      /* a trailing comma is tolerated here, as before: {1,} */
+      if (p->i < p->n && p->s[p->i] == '}') { p->i++; return close_set(base); }
+      V *v = pvalue(p, depth + 1);
+      if (!v) return 0;
+      push(v);
+      ws(p);
+      if (p->i >= p->n) return 0;
+    }
+  }
+  for (;;) {
+    ws(p);
+    if (p->i >= p->n || p->s[p->i] != ':') return 0;
+    p->i++;
+    V *v = pvalue(p, depth + 1);
+    if (!v) return 0;
+    push(first);
+    push(v);
+    ws(p);
+    if (p->i >= p->n) return 0;
+    char d = p->s[p->i++];
+    if (d == '}') return close_object(base);
+    if (d != ',') return 0;
+    ws(p);
+    if (p->i < p->n && p->s[p->i] == '"') first = pstring(p);
+    else if (p->rego) first = pvalue(p, depth + 1);
+    else return 0;
+    if (!first) return 0;
   }
 }
 
@@ -323,43 +487,8 @@ static V *pvalue(P *p, int depth) {
   case 'f': return lit(p, "false") ? vd_boolean(0) : 0;
   case 'n': return lit(p, "null") ? vd_null() : 0;
   case 's': return p->rego && lit(p, "set()") ? vd_set() : 0;
-  case '[': p->i++; return pcomposite(p, ']', vd_arr(0), depth);
-  case '{': {
-    p->i++;
-    ws(p);
-    V *o = vd_obj();
-    if (p->i < p->n && p->s[p->i] == '}') { p->i++; return o; }
-    V *first = pvalue(p, depth + 1);
-    if (!first) return 0;
-    if (!p->rego && first->type != T_STR) return 0;
-    ws(p);
-    if (p->rego && p->i < p->n && (p->s[p->i] == ',' || p->s[p->i] == '}')) {
-      V *s = vd_arr(0);
-      vd_array_append(s, first);
-      if (p->s[p->i++] == '}') return as_set(s);
-      return as_set(pcomposite(p, '}', s, depth));
-    }
-    V *ks = vd_arr(0), *vs = vd_arr(0);
-    for (;;) {
-      ws(p);
-      if (p->i >= p->n || p->s[p->i] != ':') return 0;
-      p->i++;
-      V *v = pvalue(p, depth + 1);
-      if (!v) return 0;
-      vd_array_append(ks, first);
-      vd_array_append(vs, v);
-      ws(p);
-      if (p->i >= p->n) return 0;
-      char d = p->s[p->i++];
-      if (d == '}') return vd_object_from_pairs(((VArr *)ks)->e, ((VArr *)vs)->e, ((VArr *)ks)->len);
-      if (d != ',') return 0;
-      ws(p);
-      if (p->i < p->n && p->s[p->i] == '"') first = pstring(p);
-      else if (p->rego) first = pvalue(p, depth + 1);
-      else return 0;
-      if (!first) return 0;
-    }
-  }
+  case '[': return parray(p, depth);
+  case '{': return pobject(p, depth);
   default:
     if (c == '-' || isdig(c)) return pnumber(p);
     return 0;
@@ -368,6 +497,9 @@ static V *pvalue(P *p, int depth) {
 
 static V *parse(const char *s, u32 n, int rego) {
   P p = {s, n, 0, rego};
+  stk = scratch0;
+  scap = SCRATCH;
+  sp = 0;
   V *v = pvalue(&p, 0);
   if (!v) return 0;
   ws(&p);
