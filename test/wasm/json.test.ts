@@ -52,6 +52,84 @@ describe('JSON', () => {
   })
 })
 
+describe('JSON parser', () => {
+  const p = instantiate()
+
+  /** The runtime's canonical form: object keys sorted (ASCII keys here, so JS order is byte order). */
+  const canonical = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(canonical)
+    if (v !== null && typeof v === 'object') {
+      const o = v as Record<string, unknown>
+      return Object.fromEntries(Object.keys(o).sort().map((k) => [k, canonical(o[k])]))
+    }
+    return v
+  }
+
+  it('keeps the last of duplicate keys, in small and large objects', () => {
+    expect(p.roundTrip('{"b":1,"a":2,"b":3,"a":4}')).toBe('{"a":4,"b":3}')
+    const keys = Array.from({ length: 40 }, (_, i) => `k${String(39 - i).padStart(2, '0')}`)
+    const text = `{${keys.map((k, i) => `"${k}":${i}`).join(',')},"k05":"last"}`
+    const expected = Object.fromEntries(keys.map((k, i) => [k, i] as [string, unknown]).concat([['k05', 'last']]))
+    expect(p.roundTrip(text)).toBe(JSON.stringify(canonical(expected)))
+  })
+
+  it('parses documents wider and deeper than its scratch stack', () => {
+    const wide = Array.from({ length: 3000 }, (_, i) => ({ i, s: `v${i}` }))
+    expect(p.roundTrip(JSON.stringify(wide))).toBe(JSON.stringify(wide))
+    let deep: unknown = 'leaf'
+    for (let d = 0; d < 400; d++) deep = d % 2 ? [d, deep, d] : { z: d, a: deep }
+    expect(p.roundTrip(JSON.stringify(deep))).toBe(JSON.stringify(canonical(deep)))
+  })
+
+  it('reads integers on both sides of the 18-digit fast path exactly', () => {
+    for (const n of ['0', '-0', '7', '-42', '123456789012345678', '-999999999999999999', '1234567890123456789', '9223372036854775807', '-9223372036854775807', '9223372036854775808']) {
+      expect(p.roundTrip(n), n).toBe(n === '-0' ? '0' : n)
+    }
+    expect(p.roundTrip('[1,-2,3e0,40.5,0.5,-0.25]')).toBe('[1,-2,3,40.5,0.5,-0.25]')
+    for (const bad of ['-', '-a', '00', '-01', '1e', '1-']) expect(p.json(bad), bad).toBe(0)
+  })
+
+  it('keeps strings without escapes intact after later allocations and parses', () => {
+    const a = p.json('{"name":"plain","esc":"a\\"b"}')
+    p.json('["overwrite", "the", "heap"]')
+    p.exports.opa_malloc(4096)
+    expect(p.dump(a)).toBe('{"esc":"a\\"b","name":"plain"}')
+  })
+
+  it('tolerates a trailing comma in a Rego set, as before', () => {
+    expect(p.dump(p.json('{2,1,}', 'opa_value_parse'), 'opa_value_dump')).toBe('{1,2}')
+  })
+
+  it('round-trips random documents to their canonical form', () => {
+    let seed = 7
+    const rnd = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) >>> 0
+      return seed % n
+    }
+    const strs = ['', 'a', 'key', 'é', 'line\nbreak', 'quote"d', 'tab\t', 'https://idp.example/x?y=1', 'ünï ✓']
+    const gen = (depth: number): unknown => {
+      switch (depth > 4 ? rnd(4) : rnd(7)) {
+        case 0: return rnd(2) === 0 ? null : rnd(2) === 0
+        case 1: return rnd(1_000_000_000) - 500_000_000
+        case 2: return strs[rnd(strs.length)]
+        case 3: return (rnd(100_000) - 50_000) / 64
+        case 4: return Array.from({ length: rnd(6) }, () => gen(depth + 1))
+        default: {
+          const o: Record<string, unknown> = {}
+          for (let i = rnd(20); i > 0; i--) o[`k${rnd(30)}`] = gen(depth + 1)
+          return o
+        }
+      }
+    }
+    for (let i = 0; i < 300; i++) {
+      const heap = p.exports.opa_heap_ptr_get()
+      const doc = gen(0)
+      expect(p.roundTrip(JSON.stringify(doc))).toBe(JSON.stringify(canonical(doc)))
+      p.exports.opa_heap_ptr_set(heap)
+    }
+  })
+})
+
 describe('JSON numbers', () => {
   const p = instantiate()
 
