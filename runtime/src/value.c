@@ -14,14 +14,21 @@ static void heap_init(void) {
 EXPORT("opa_heap_ptr_get") u32 opa_heap_ptr_get(void) { heap_init(); return heap_top; }
 EXPORT("opa_heap_ptr_set") void opa_heap_ptr_set(u32 p) { heap_init(); heap_top = p; }
 
+/* Memory size last seen: memory only grows, so below it no memory.size query is needed. */
+static u32 heap_limit;
+
 EXPORT("opa_malloc") void *opa_malloc(u32 n) {
   heap_init();
   u32 p = (heap_top + 7u) & ~7u;
   u32 end = p + n;
-  u32 have = (u32)__builtin_wasm_memory_size(0) * 65536u;
-  if (end > have) {
-    u32 pages = (end - have + 65535u) / 65536u;
-    if (__builtin_wasm_memory_grow(0, pages) < 0) opa_abort("out of memory");
+  if (end > heap_limit) {
+    u32 have = (u32)__builtin_wasm_memory_size(0) * 65536u;
+    if (end > have) {
+      u32 pages = (end - have + 65535u) / 65536u;
+      if (__builtin_wasm_memory_grow(0, pages) < 0) opa_abort("out of memory");
+      have += pages * 65536u;
+    }
+    heap_limit = have;
   }
   heap_top = end;
   return (void *)p;
@@ -167,6 +174,18 @@ EXPORT("opa_value_compare") int opa_value_compare(V *a, V *b) {
 /* binary search in a sorted vector; returns index, *found set */
 static u32 bsearch_v(V **e, u32 len, V *k, int *found) {
   u32 lo = 0, hi = len;
+  if (k && k->type == T_STR) {
+    /* String keys (nearly every object lookup): compare inline, without the generic dispatch. */
+    while (lo < hi) {
+      u32 mid = (lo + hi) / 2;
+      V *m = e[mid];
+      int c = m->type != T_STR ? (m->type < T_STR ? -1 : 1) : cmp_str((VStr *)m, (VStr *)k);
+      if (c == 0) { *found = 1; return mid; }
+      if (c < 0) lo = mid + 1; else hi = mid;
+    }
+    *found = 0;
+    return lo;
+  }
   while (lo < hi) {
     u32 mid = (lo + hi) / 2;
     int c = opa_value_compare(e[mid], k);
