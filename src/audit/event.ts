@@ -192,6 +192,166 @@ export function buildDecisionEvent(record: DecisionRecord, mask: MaskOptions = {
   return event
 }
 
+// The encoder below writes the same JSON as `JSON.stringify(buildDecisionEvent(...))` without
+// building the event object. Each JSON.stringify call has a fixed cost of the order of 100 ns,
+// so leaves are quoted by hand and the costly parts are cached: the masked token claims and the
+// subject's sub/client_id per claims object (a cached token hands the authorizer the same,
+// never-mutated claims object on every request), the timestamp prefix per second, and the JSON
+// of the few strings that repeat on every decision (service, codes, revision, path).
+
+/** Characters JSON.stringify escapes (lone surrogates included, so any surrogate goes the slow way). */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/
+
+/** `JSON.stringify(s)` for a string, without the call's fixed cost when nothing needs escaping. */
+function quote(s: string): string {
+  return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`
+}
+
+/** Quoted low-cardinality strings; cleared when full, so a high-cardinality field costs only misses. */
+const quotedCache = new Map<string, string>()
+const QUOTED_CACHE_MAX = 512
+
+function quoteCached(s: string): string {
+  let q = quotedCache.get(s)
+  if (q === undefined) {
+    if (quotedCache.size >= QUOTED_CACHE_MAX) quotedCache.clear()
+    q = quote(s)
+    quotedCache.set(s, q)
+  }
+  return q
+}
+
+/** Masked `input.token` JSON per claims object, per safe set (a new safe list starts afresh). */
+const maskedTokenCache = new WeakMap<ReadonlySet<string>, WeakMap<object, string>>()
+/** `{"sub":…,"client_id":…` per claims object. */
+const subjectCache = new WeakMap<object, string>()
+const NO_CLAIMS_SUBJECT = '{"sub":"","client_id":""'
+
+/** `"000"` … `"999"`: the millisecond part of an ISO time. */
+const MILLIS = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'))
+// 0001-01-01 .. 9999-12-31: where toISOString has the plain `YYYY-MM-DDTHH:mm:ss.sssZ` form.
+const ISO_MIN = -62135596800000
+const ISO_MAX = 253402300799999
+let isoSecond = Number.NaN
+let isoPrefix = ''
+
+/** `date.toISOString()`, formatting only the milliseconds when the second is the last one seen. */
+function isoTime(date: Date): string {
+  const t = date.getTime()
+  // An invalid date (NaN) reaches toISOString and throws, as the builder does.
+  if (!(t >= ISO_MIN && t <= ISO_MAX)) return date.toISOString()
+  const ms = ((t % 1000) + 1000) % 1000
+  const second = t - ms
+  if (second !== isoSecond) {
+    isoPrefix = date.toISOString().slice(0, 20)
+    isoSecond = second
+  }
+  return `${isoPrefix}${MILLIS[ms]}Z`
+}
+
+function subjectHead(claims: Readonly<Record<string, unknown>> | undefined): string {
+  if (typeof claims !== 'object' || claims === null) return NO_CLAIMS_SUBJECT
+  let s = subjectCache.get(claims)
+  if (s === undefined) {
+    s = `{"sub":${JSON.stringify(str(claims.sub))},"client_id":${JSON.stringify(str(claims.client_id))}`
+    subjectCache.set(claims, s)
+  }
+  return s
+}
+
+function maskedTokenJson(token: Record<string, unknown>, safe: ReadonlySet<string>): string {
+  let bySafe = maskedTokenCache.get(safe)
+  if (bySafe === undefined) {
+    bySafe = new WeakMap()
+    maskedTokenCache.set(safe, bySafe)
+  }
+  let json = bySafe.get(token)
+  if (json === undefined) {
+    const masked: Record<string, unknown> = {}
+    for (const k in token) {
+      if (Object.hasOwn(token, k)) masked[k] = safe.has(k) ? token[k] : MASKED
+    }
+    json = JSON.stringify(masked)
+    bySafe.set(token, json)
+  }
+  return json
+}
+
+/** What the input serialises to with a placeholder token that is its first key. */
+const TOKEN_FIRST = '{"token":0'
+
+/**
+ * The masked input's JSON, or undefined when the event has no input. The input is serialised
+ * once with a placeholder in the token's place (`{...input, token: 0}` has the same keys in the
+ * same order as maskInput's copy), and the cached masked claims are spliced in. The policy
+ * input has the token first; anything else takes the object path, which defines the output.
+ */
+function inputJson(input: unknown, mask: MaskOptions): string | undefined {
+  if (!isObject(input)) return undefined
+  const token = input.token
+  if (
+    mask.keepTokenClaims === true ||
+    !isObject(token) ||
+    (mask.paths !== undefined && mask.paths.length > 0)
+  ) {
+    return JSON.stringify(maskInput(input, mask))
+  }
+  const rest = JSON.stringify({ ...input, token: 0 })
+  // JSON keys are unique, so a leading `"token":0` can only be the placeholder.
+  if (!rest.startsWith(TOKEN_FIRST)) return JSON.stringify(maskInput(input, mask))
+  return `{"token":${maskedTokenJson(token, safeSet(mask.safeClaims))}${rest.slice(TOKEN_FIRST.length)}`
+}
+
+function reasonsJson(reasons: readonly string[] | undefined): string {
+  if (reasons === undefined || reasons.length === 0) return '[]'
+  let out = '['
+  for (let i = 0; i < reasons.length; i++) {
+    const r = reasons[i]
+    // Holes and non-strings are rare; JSON.stringify knows what they become.
+    if (typeof r !== 'string') return JSON.stringify([...reasons])
+    out += i === 0 ? quoteCached(r) : `,${quoteCached(r)}`
+  }
+  return `${out}]`
+}
+
+/**
+ * The JSON of an audit.v1 event: the same string as
+ * `JSON.stringify(buildDecisionEvent(record, mask))`, key order included, without building the
+ * event. Masking and serialising the token claims happen once per claims object, so claims must
+ * not be mutated after their first decision (verified claims never are).
+ *
+ * @example
+ * const json = encodeDecisionEvent(record, mask)
+ * sink.writeEncoded(json, { id: record.decisionId, allow: record.allow, service: record.service })
+ */
+export function encodeDecisionEvent(record: DecisionRecord, mask: MaskOptions = {}): string {
+  const latencyUs =
+    record.latencyUs ?? (record.latencyMs === undefined ? 0 : Math.round(record.latencyMs * 1000))
+  const latency = Math.max(0, Math.trunc(latencyUs))
+  const subject = record.subject
+  const resource = record.resource
+  let out =
+    `{"decision_id":${quote(record.decisionId ?? randomUUID())}` +
+    `,"timestamp":"${isoTime(record.timestamp ?? new Date())}"` +
+    `,"service":${quoteCached(record.service)}` +
+    `,"subject":${subjectHead(record.claims)}`
+  if (subject?.type !== undefined) out += `,"type":${quoteCached(subject.type)}`
+  if (subject?.id !== undefined) out += `,"id":${quote(subject.id)}`
+  out +=
+    `},"action":${quoteCached(record.action)}` +
+    `,"resource":{"type":${quoteCached(resource?.type ?? '')},"id":${quote(resource?.id ?? '')}}` +
+    `,"allow":${record.allow ? 'true' : 'false'}` +
+    `,"code":${quoteCached(record.code)}` +
+    `,"reasons":${reasonsJson(record.reasons)}` +
+    `,"policy_revision":${quoteCached(record.policyRevision ?? '')}` +
+    // JSON has no NaN or Infinity: JSON.stringify writes null for them.
+    `,"latency_us":${Number.isFinite(latency) ? String(latency) : 'null'}`
+  if (record.path !== undefined) out += `,"path":${quoteCached(record.path)}`
+  const input = inputJson(record.input, mask)
+  if (input !== undefined) out += `,"input":${input}`
+  return `${out}}`
+}
+
 /** `verdict.audit.<service>.<allow|deny>`, with the service made a single safe subject token. */
 export function auditSubject(prefix: string, event: Pick<DecisionEvent, 'service' | 'allow'>): string {
   const service = event.service.replace(/[^A-Za-z0-9_-]/g, '_') || 'unknown'

@@ -3,7 +3,14 @@
  *
  * @module
  */
-export { DEFAULT_SAFE_CLAIMS, MASKED, auditSubject, buildDecisionEvent, maskInput } from './event.js'
+export {
+  DEFAULT_SAFE_CLAIMS,
+  MASKED,
+  auditSubject,
+  buildDecisionEvent,
+  encodeDecisionEvent,
+  maskInput,
+} from './event.js'
 export type { DecisionEvent, DecisionRecord, MaskOptions } from './event.js'
 export { LogAuditSink } from './sink.js'
 export type { AuditSink, AuditStats } from './sink.js'
