@@ -108,8 +108,9 @@ class DirectEval {
   }
 
   #memory(): Buffer {
-    // Growing the memory detaches the old ArrayBuffer: take a new view when it changed.
-    if (this.#p.mem.buffer !== this.#viewOf) {
+    // Growing the memory detaches the old ArrayBuffer, whose length then reads 0: take a new
+    // view only then (cheaper than the Memory's `buffer` getter on every call).
+    if (this.#viewOf.byteLength === 0) {
       this.#viewOf = this.#p.mem.buffer
       this.#view = Buffer.from(this.#viewOf)
     }
@@ -128,11 +129,12 @@ class DirectEval {
     let len = 0
     if (text !== undefined) {
       // UTF-8 takes at most 3 bytes per UTF-16 unit: make room for the worst case, then encode.
-      const need = addr + text.length * 3 - this.#p.mem.buffer.byteLength
+      const need = addr + text.length * 3 - this.#memory().length
       if (need > 0) this.#p.mem.grow(Math.ceil(need / PAGE))
       len = this.#memory().write(text, addr, 'utf8')
     }
     const result = this.#eval(0, id, this.#p.dataAddr, addr, len, addr + len, 0)
+    // The evaluation may have grown the memory too.
     const mem = this.#memory()
     const end = mem.indexOf(0, result)
     return JSON.parse(mem.toString('utf8', result, end < 0 ? mem.length : end))

@@ -54,6 +54,22 @@ describe('PolicyEngine', () => {
     expect(engine.evaluateJson('{}')).toMatchObject({ allow: false, code: 'EVALUATION_ERROR' })
   })
 
+  it('follows the memory when the input or the evaluation grows it', async () => {
+    const engine = await engineFor(
+      'package a\nd := {"allow": count(input.xs) > 0, "reasons": [sprintf("%d %d", [count(input.xs), count(big)])]}\n' +
+        'big := [x | some x in numbers.range(1, input.n)]',
+      'a/d',
+    )
+    const small = { xs: ['a'], n: 1 }
+    expect(engine.evaluate(small).reasons).toEqual(['1 1'])
+    // A few MB of input: the host grows the memory before writing it.
+    const xs = Array.from({ length: 200_000 }, (_, i) => `item-${i}`)
+    expect(engine.evaluate({ xs, n: 1 }).reasons).toEqual(['200000 1'])
+    // The module grows the memory during the evaluation: the result is read from the new buffer.
+    expect(engine.evaluate({ xs: ['a'], n: 300_000 }).reasons).toEqual(['1 300000'])
+    expect(engine.evaluateJson(JSON.stringify(small)).reasons).toEqual(['1 1'])
+  })
+
   it('accepts a boolean decision', async () => {
     const engine = await engineFor('package a\nallow := input.x == 1', 'a/allow')
     expect(engine.evaluate({ x: 1 })).toMatchObject({ allow: true, code: 'OK' })
