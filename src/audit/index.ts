@@ -13,7 +13,7 @@ export {
 } from './event.js'
 export type { DecisionEvent, DecisionRecord, MaskOptions } from './event.js'
 export { LogAuditSink } from './sink.js'
-export type { AuditSink, AuditStats } from './sink.js'
+export type { AuditSink, AuditStats, EncodedEventMeta } from './sink.js'
 export {
   DEFAULT_AUDIT_STREAM,
   DEFAULT_AUDIT_SUBJECT_PREFIX,

@@ -7,10 +7,10 @@
  * @module
  */
 import { jetstreamManager, DiscardPolicy, RetentionPolicy, StorageType } from '@nats-io/jetstream'
-import { connect, createInbox, headers, nanos } from '@nats-io/transport-node'
+import { connect, createInbox, MsgHdrsImpl, nanos } from '@nats-io/transport-node'
 import type { Msg, NatsConnection } from '@nats-io/transport-node'
 import { auditSubject, type DecisionEvent } from './event.js'
-import type { AuditSink, AuditStats } from './sink.js'
+import type { AuditSink, AuditStats, EncodedEventMeta } from './sink.js'
 import { DiskSpool } from './spool.js'
 
 /** Options for {@link JetStreamAuditSink}. */
@@ -80,31 +80,99 @@ function parseAck(msg: Msg): AckResult {
   }
 }
 
+const MSG_ID = 'Nats-Msg-Id'
+
+/**
+ * The one header an audit publish carries, with its wire block encoded by us. The client's own
+ * headers cost a Map, a canonical-key lookup, a validation regex, a string build and a
+ * TextEncoder call (a native call with its own allocation) per publish; here the block is one
+ * write into the batch's bytes. It is the client's exported header class, so the client handles
+ * it like any other; `use` re-points the one instance at the next event, which is safe because
+ * `publish` encodes the headers before it returns (it needs their length for the HPUB line).
+ */
+class MsgIdHeader extends MsgHdrsImpl {
+  #block: Uint8Array = new Uint8Array(0)
+
+  use(id: string, block: Uint8Array): this {
+    this.headers.set(MSG_ID, [id])
+    this.#block = block
+    return this
+  }
+
+  /** The same bytes as MsgHdrsImpl's `encode()` for a lone `Nats-Msg-Id`. */
+  override encode(): Uint8Array {
+    return this.#block
+  }
+}
+
+/** `NATS/1.0\r\nNats-Msg-Id: <id>\r\n\r\n`: what MsgHdrsImpl writes for one header. */
+const msgIdBlock = (id: string): string => `NATS/1.0\r\n${MSG_ID}: ${id}\r\n\r\n`
+
+/** A header value the client refuses (it throws on CR/LF): such an event cannot be published. */
+const BAD_MSG_ID = /[\r\n]/
+
+const ARENA_BYTES = 64 * 1024
+
+/**
+ * UTF-8 bytes for a batch's payloads and header blocks, written back to back into shared chunks
+ * instead of one allocation each. Written bytes are never overwritten (the client holds views
+ * until its next socket write), and a full chunk is left to the garbage collector.
+ */
+class ByteArena {
+  #buf = Buffer.allocUnsafe(0)
+  #off = 0
+
+  put(s: string): Buffer {
+    // UTF-8 needs at most 3 bytes per UTF-16 unit.
+    const worst = s.length * 3
+    if (this.#buf.length - this.#off < worst) {
+      this.#buf = Buffer.allocUnsafe(Math.max(ARENA_BYTES, worst))
+      this.#off = 0
+    }
+    const start = this.#off
+    this.#off += this.#buf.write(s, start)
+    return this.#buf.subarray(start, this.#off)
+  }
+}
+
+/** A batch whose acks are outstanding. */
+interface Flight {
+  out: Array<AckResult | undefined>
+  left: number
+  done: () => void
+}
+
 /**
  * JetStream publishes with their acks collected on one wildcard inbox subscription. The client's
  * own `js.publish` is a request per event: a timer, a mux entry and an Error object (with its
  * stack) per publish, about 4% of a Check's CPU in the sidecar's profile. Here a batch costs one
- * timer and the acks are matched by reply subject. Same wire protocol: a publish with a
- * `Nats-Msg-Id` header and a reply subject, answered by a PubAck.
+ * timer and one map entry, and each ack finds its slot from its reply subject
+ * (`<inbox>.<batch>.<index>`). Same wire protocol: a publish with a `Nats-Msg-Id` header and a
+ * reply subject, answered by a PubAck.
  */
 class AckCollector {
   readonly nc: NatsConnection
   readonly #inbox: string
-  readonly #pending = new Map<string, (r: AckResult) => void>()
+  readonly #flights = new Map<string, Flight>()
+  readonly #header = new MsgIdHeader()
+  readonly #arena = new ByteArena()
   #seq = 0
 
   constructor(nc: NatsConnection) {
     this.nc = nc
     this.#inbox = createInbox()
     const skip = this.#inbox.length + 1
-    nc.subscribe(`${this.#inbox}.*`, {
+    nc.subscribe(`${this.#inbox}.*.*`, {
       callback: (err, msg) => {
         if (err !== null) return
-        const token = msg.subject.slice(skip)
-        const settle = this.#pending.get(token)
-        if (settle === undefined) return
-        this.#pending.delete(token)
-        settle(parseAck(msg))
+        const subject = msg.subject
+        const dot = subject.indexOf('.', skip)
+        const flight = this.#flights.get(subject.slice(skip, dot))
+        if (flight === undefined) return
+        const i = Number(subject.slice(dot + 1))
+        if (!(i >= 0 && i < flight.out.length) || flight.out[i] !== undefined) return
+        flight.out[i] = parseAck(msg)
+        if (--flight.left === 0) flight.done()
       },
     })
   }
@@ -112,36 +180,42 @@ class AckCollector {
   /** Publishes every event and resolves with each one's outcome, after `timeoutMs` at most. */
   publish(batch: Encoded[], timeoutMs: number): Promise<AckResult[]> {
     return new Promise((resolve) => {
-      const out: AckResult[] = new Array<AckResult>(batch.length)
-      const tokens: string[] = []
-      let left = batch.length
+      const token = (++this.#seq).toString(36)
+      const prefix = `${this.#inbox}.${token}.`
       let timer: NodeJS.Timeout | undefined
-      const one = (i: number, r: AckResult): void => {
-        out[i] = r
-        if (--left === 0) {
+      const flight: Flight = {
+        out: new Array<AckResult | undefined>(batch.length).fill(undefined),
+        left: batch.length,
+        done: () => {
+          this.#flights.delete(token)
           if (timer !== undefined) clearTimeout(timer)
-          resolve(out)
+          resolve(flight.out as AckResult[])
+        },
+      }
+      this.#flights.set(token, flight)
+      const header = this.#header
+      const arena = this.#arena
+      for (let i = 0; i < batch.length; i++) {
+        const e = batch[i] as Encoded
+        try {
+          // The client trims header values; so do we, for the same bytes.
+          const id = e.id.trim()
+          header.use(id, arena.put(msgIdBlock(id)))
+          this.nc.publish(e.subject, arena.put(e.json), { reply: `${prefix}${i}`, headers: header })
+        } catch (err) {
+          flight.out[i] = err instanceof Error ? err : new Error(String(err))
+          flight.left--
         }
       }
-      batch.forEach((e, i) => {
-        const token = (++this.#seq).toString(36)
-        tokens.push(token)
-        this.#pending.set(token, (r) => one(i, r))
-        const h = headers()
-        h.set('Nats-Msg-Id', e.id)
-        try {
-          this.nc.publish(e.subject, e.json, { reply: `${this.#inbox}.${token}`, headers: h })
-        } catch (err) {
-          this.#pending.delete(token)
-          one(i, err instanceof Error ? err : new Error(String(err)))
-        }
-      })
-      if (left === 0) return
+      if (flight.left === 0) {
+        flight.done()
+        return
+      }
       timer = setTimeout(() => {
-        for (let i = 0; i < tokens.length; i++) {
-          if (this.#pending.delete(tokens[i]!)) out[i] = new Error('ack timed out')
-        }
-        resolve(out)
+        // One error for the whole batch: callers only ask whether each publish failed.
+        const timedOut = new Error('ack timed out')
+        for (let i = 0; i < flight.out.length; i++) flight.out[i] ??= timedOut
+        flight.done()
       }, timeoutMs)
     })
   }
@@ -200,17 +274,23 @@ export class JetStreamAuditSink implements AuditSink {
   }
 
   write(event: DecisionEvent): void {
+    let json: string
     try {
-      const json = JSON.stringify(event)
-      if (Buffer.byteLength(json) > this.#o.maxEventBytes) {
+      json = JSON.stringify(event)
+    } catch {
+      this.#stats.dropped++
+      return
+    }
+    this.writeEncoded(json, { id: event.decision_id, allow: event.allow, service: event.service })
+  }
+
+  writeEncoded(json: string, meta: EncodedEventMeta): void {
+    try {
+      if (this.#closed || this.#tooBig(json) || BAD_MSG_ID.test(meta.id)) {
         this.#stats.dropped++
         return
       }
-      const enc = { id: event.decision_id, subject: this.#subject(event), json }
-      if (this.#closed) {
-        this.#stats.dropped++
-        return
-      }
+      const enc: Encoded = { id: meta.id, subject: this.#subject(meta.service, meta.allow), json }
       if (this.#queue.length >= this.#o.maxQueue) {
         // Overload or outage: keep memory bounded. Move the queue first so order holds.
         const q = this.#queue
@@ -225,21 +305,30 @@ export class JetStreamAuditSink implements AuditSink {
     }
   }
 
+  /** Whether the event exceeds `maxEventBytes`, measured without encoding it. */
+  #tooBig(json: string): boolean {
+    const max = this.#o.maxEventBytes
+    // UTF-8 takes 1 to 3 bytes per UTF-16 unit (4 per surrogate pair), so the length settles most cases.
+    if (json.length * 3 <= max) return false
+    if (json.length > max) return true
+    return Buffer.byteLength(json) > max
+  }
+
   // A sidecar has one service name: its two subjects are built once, not per event.
   #subjects: { service: string; allow: string; deny: string } | undefined
 
-  #subject(event: DecisionEvent): string {
+  #subject(service: string, allow: boolean): string {
     let s = this.#subjects
-    if (s?.service !== event.service) {
+    if (s?.service !== service) {
       const prefix = this.#o.subjectPrefix
       s = {
-        service: event.service,
-        allow: auditSubject(prefix, { service: event.service, allow: true }),
-        deny: auditSubject(prefix, { service: event.service, allow: false }),
+        service,
+        allow: auditSubject(prefix, { service, allow: true }),
+        deny: auditSubject(prefix, { service, allow: false }),
       }
       this.#subjects = s
     }
-    return event.allow ? s.allow : s.deny
+    return allow ? s.allow : s.deny
   }
 
   async flush(): Promise<void> {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { buildDecisionEvent, createAuditSink } from '../audit/index.js'
+import { createAuditSink, encodeDecisionEvent } from '../audit/index.js'
 import type { AuditSink } from '../audit/index.js'
 import { loadBundle } from '../bundle/index.js'
 import type { ServeConfig } from '../config/index.js'
@@ -72,25 +72,26 @@ export async function startSidecar(config: ServeConfig, logger: Logger = createL
   )
   // Configured masking (`audit.mask`) applies to every event; defaults mask all but safe claims.
   const mask = config.audit.mask ?? {}
+  const service = config.service
+  // Encoded straight to JSON (no event object); the sink routes by the fields it is handed.
   const onDecision = (record: DecisionRecord): void => {
-    audit.write(
-      buildDecisionEvent({
-        decisionId: record.decisionId,
-        timestamp: record.timestamp,
-        service: config.service,
-        ...(record.claims === undefined ? {} : { claims: record.claims }),
-        subject: record.subject,
-        action: record.action,
-        resource: record.resource,
-        allow: record.allow,
-        code: record.code,
-        reasons: record.reasons,
-        policyRevision: record.revision,
-        latencyMs: record.latencyMs,
-        path: record.path,
-        input: record.input,
-      }, mask),
-    )
+    const json = encodeDecisionEvent({
+      decisionId: record.decisionId,
+      timestamp: record.timestamp,
+      service,
+      claims: record.claims,
+      subject: record.subject,
+      action: record.action,
+      resource: record.resource,
+      allow: record.allow,
+      code: record.code,
+      reasons: record.reasons,
+      policyRevision: record.revision,
+      latencyMs: record.latencyMs,
+      path: record.path,
+      input: record.input,
+    }, mask)
+    audit.writeEncoded(json, { id: record.decisionId, allow: record.allow, service })
   }
   const authorizer = createAuthorizer({ verifier, policy, limits: config.limits, logger, onDecision })
 

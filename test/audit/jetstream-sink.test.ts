@@ -8,7 +8,12 @@ import { join } from 'node:path'
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { connect } from '@nats-io/transport-node'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { buildDecisionEvent, createAuditSink, JetStreamAuditSink } from '../../src/audit/index.js'
+import {
+  buildDecisionEvent,
+  createAuditSink,
+  encodeDecisionEvent,
+  JetStreamAuditSink,
+} from '../../src/audit/index.js'
 import type { DecisionEvent } from '../../src/audit/index.js'
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js'
 
@@ -49,7 +54,7 @@ async function readStream(stream = 'VERDICT_AUDIT') {
   try {
     const jsm = await jetstreamManager(nc)
     const info = await jsm.streams.info(stream)
-    const out: Array<{ seq: number; subject: string; msgId: string | undefined; event: DecisionEvent }> = []
+    const out: Array<{ seq: number; subject: string; msgId: string | undefined; json: string; event: DecisionEvent }> = []
     if (info.state.messages === 0) return out
     const c = await jetstream(nc).consumers.get(stream)
     const msgs = await c.fetch({ max_messages: info.state.messages, expires: 3000 })
@@ -58,6 +63,7 @@ async function readStream(stream = 'VERDICT_AUDIT') {
         seq: m.seq,
         subject: m.subject,
         msgId: m.headers?.get('Nats-Msg-Id'),
+        json: m.string(),
         event: m.json<DecisionEvent>(),
       })
       if (out.length === info.state.messages) break
@@ -110,6 +116,63 @@ describe('JetStreamAuditSink', () => {
     expect(msgs.map((m) => m.msgId)).toEqual([a.decision_id, d.decision_id])
     expect(msgs[0]?.event).toEqual(a)
     expect(s.stats()).toMatchObject({ published: 2, spooled: 0, dropped: 0 })
+  })
+
+  it('publishes pre-encoded events byte for byte, in order, each with its own msgID', async () => {
+    const s = sink({ publishWindow: 16 })
+    await s.ready()
+    const claims = { sub: 'zoë', client_id: 'web', email: 'z@example.com' }
+    const sent: Array<{ json: string; id: string; allow: boolean }> = []
+    // More events than one window, so batches, reply subjects and header reuse all repeat.
+    for (let i = 0; i < 150; i++) {
+      const allow = i % 3 !== 0
+      const id = `e-${String(i).padStart(4, '0')}`
+      const json = encodeDecisionEvent(
+        {
+          decisionId: id,
+          timestamp: new Date(Date.UTC(2026, 10, 30, 16, 0, 0, i)),
+          service: 'orders-api',
+          claims,
+          action: 'read',
+          resource: { type: 'order', id: `ordre-${i}-€😀` },
+          allow,
+          code: allow ? 'OK' : 'POLICY_DENIED',
+          latencyMs: 0.25,
+          input: { token: claims, action: 'read', context: { note: 'naïve "quoted"\n' } },
+        },
+        {},
+      )
+      sent.push({ json, id, allow })
+      s.writeEncoded(json, { id, allow, service: 'orders-api' })
+    }
+    await s.flush()
+    const msgs = await readStream()
+    expect(msgs.map((m) => m.json)).toEqual(sent.map((e) => e.json))
+    expect(msgs.map((m) => m.msgId)).toEqual(sent.map((e) => e.id))
+    expect(msgs.map((m) => m.subject)).toEqual(
+      sent.map((e) => `verdict.audit.orders-api.${e.allow ? 'allow' : 'deny'}`),
+    )
+    expect(s.stats()).toMatchObject({ published: 150, spooled: 0, dropped: 0 })
+  })
+
+  it('drops events over maxEventBytes by their UTF-8 size and ids no header can carry, counted', async () => {
+    const s = sink({ maxEventBytes: 1000 })
+    await s.ready()
+    const meta = (id: string) => ({ id, allow: true, service: 'orders-api' })
+    const ascii = JSON.stringify({ pad: 'x'.repeat(980) }) // 990 bytes
+    const wideOk = JSON.stringify({ pad: 'é'.repeat(490) }) // 500 units, 990 bytes
+    const wideBig = JSON.stringify({ pad: 'é'.repeat(500) }) // 510 units, 1010 bytes
+    s.writeEncoded(ascii, meta('ok-1'))
+    s.writeEncoded(wideOk, meta('ok-2'))
+    s.writeEncoded(wideBig, meta('big'))
+    s.writeEncoded(JSON.stringify({ pad: 'x'.repeat(1000) }), meta('big-2'))
+    s.writeEncoded('{}', meta('bad\r\nNats-Expected-Stream: x'))
+    s.writeEncoded('{"after":true}', meta('ok-3'))
+    await s.flush()
+    const msgs = await readStream()
+    expect(msgs.map((m) => m.msgId)).toEqual(['ok-1', 'ok-2', 'ok-3'])
+    expect(msgs.map((m) => m.json)).toEqual([ascii, wideOk, '{"after":true}'])
+    expect(s.stats()).toMatchObject({ published: 3, dropped: 3 })
   })
 
   it('lets the stream drop a second event with the same decision id', async () => {

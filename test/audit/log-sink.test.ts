@@ -3,7 +3,7 @@
  */
 import { PassThrough } from 'node:stream'
 import { describe, expect, it } from 'vitest'
-import { buildDecisionEvent, createAuditSink, LogAuditSink } from '../../src/audit/index.js'
+import { buildDecisionEvent, createAuditSink, encodeDecisionEvent, LogAuditSink } from '../../src/audit/index.js'
 
 describe('LogAuditSink', () => {
   it('writes one JSON line per event and counts them', async () => {
@@ -19,6 +19,23 @@ describe('LogAuditSink', () => {
     await sink.flush()
     const lines = chunks.join('').trim().split('\n')
     expect(lines.map((l) => JSON.parse(l))).toEqual([e1, e2])
+    expect(sink.stats()).toMatchObject({ published: 2, dropped: 0 })
+  })
+
+  it('writes pre-encoded events as they are, one per line', async () => {
+    const out = new PassThrough()
+    const chunks: string[] = []
+    out.on('data', (c: Buffer) => chunks.push(c.toString()))
+    const sink = new LogAuditSink(out)
+    const record = { decisionId: 'd-1', service: 's', action: 'a', allow: false, code: 'POLICY_DENIED', reasons: ['nö'] }
+    const json = encodeDecisionEvent(record)
+    sink.writeEncoded(json, { id: 'd-1', allow: false, service: 's' })
+    sink.write(buildDecisionEvent({ ...record, decisionId: 'd-2' }))
+    await sink.flush()
+    const lines = chunks.join('').split('\n')
+    expect(lines[0]).toBe(json)
+    expect(JSON.parse(lines[1] ?? '')).toMatchObject({ decision_id: 'd-2', reasons: ['nö'] })
+    expect(lines[2]).toBe('')
     expect(sink.stats()).toMatchObject({ published: 2, dropped: 0 })
   })
 
