@@ -41,6 +41,7 @@ import type { Label, WasmModule } from '../../wasm/index.js'
 import { getBuiltin } from '../../rego/index.js'
 import { PdpError } from '../../util/errors.js'
 import { NATIVE_TABLE } from './natives.js'
+import { nameSection, readFunctionNames } from './names.js'
 
 /** Options of {@link generate}. */
 export interface CodegenOptions {
@@ -82,6 +83,8 @@ interface Runtime {
   module: WasmModule
   /** Function index by runtime (C) name. */
   funcs: Map<string, number>
+  /** Names of the runtime's functions (its `name` section), for the generated module's. */
+  names: Map<number, string>
   heapBase: number
 }
 
@@ -102,7 +105,7 @@ function loadRuntime(): Runtime {
     }
   }
   if (heapBase === undefined) throw new Error('codegen: runtime.wasm does not export __heap_base')
-  runtime = { module, funcs, heapBase }
+  runtime = { module, funcs, names: readFunctionNames(runtimeWasm()), heapBase }
   return runtime
 }
 
@@ -259,7 +262,15 @@ class Generator {
       kind: 3,
       index: addI32Global(m, ABI_MINOR_VERSION),
     })
-    return writeModule(m)
+    const names = new Map(this.rt.names)
+    funcs.forEach((f, i) => names.set(first + i, f.name))
+    // Custom sections may follow the last section, so the names are simply appended.
+    const bytes = writeModule(m)
+    const section = nameSection(names)
+    const out = new Uint8Array(bytes.length + section.length)
+    out.set(bytes)
+    out.set(section, bytes.length)
+    return out
   }
 
   jsonBody(obj: unknown): Uint8Array {
