@@ -144,7 +144,7 @@ let pos = 0
 let structBytes = 0
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
-// Strings up to this many bytes are built in JS when they are ASCII: cheaper than a native call.
+// Strings up to this many bytes go through the short-string cache when they are ASCII.
 const SHORT_STRING = 32
 
 function fail(reason: WireErrorReason, message: string): never {
@@ -233,18 +233,43 @@ function decodeUtf8(start: number, stop: number): string {
   }
 }
 
+// Short ASCII strings (keys, types, actions, ids) repeat from request to request. A small
+// direct-mapped cache, checked byte for byte, returns the same string object for the same bytes:
+// no allocation, and V8 sees an already internalized key when it becomes a property name (a fresh
+// key string costs a string-table lookup on every store).
+const CACHE_SLOTS = 1024
+const cacheStrings: (string | undefined)[] = new Array<string | undefined>(CACHE_SLOTS).fill(undefined)
+const cacheLengths = new Uint8Array(CACHE_SLOTS)
+const cacheBytes = new Uint8Array(CACHE_SLOTS * SHORT_STRING)
+
+function readShortString(start: number, len: number): string {
+  let h = len
+  for (let i = start; i < start + len; i++) {
+    const c = buf[i]!
+    if (c >= 0x80) return decodeUtf8(start, start + len)
+    h = Math.imul(h ^ c, 0x01000193)
+  }
+  const slot = (h ^ (h >>> 16)) & (CACHE_SLOTS - 1)
+  const base = slot * SHORT_STRING
+  const cached = cacheStrings[slot]
+  if (cached !== undefined && cacheLengths[slot] === len) {
+    let i = 0
+    while (i < len && cacheBytes[base + i] === buf[start + i]) i++
+    if (i === len) return cached
+  }
+  const s = buf.toString('latin1', start, start + len)
+  for (let i = 0; i < len; i++) cacheBytes[base + i] = buf[start + i]!
+  cacheLengths[slot] = len
+  cacheStrings[slot] = s
+  return s
+}
+
 function readString(end: number): string {
   const len = readLength(end)
   const start = pos
   pos += len
-  if (len > SHORT_STRING) return decodeUtf8(start, pos)
-  let s = ''
-  for (let i = start; i < pos; i++) {
-    const c = buf[i]!
-    if (c >= 0x80) return decodeUtf8(start, pos)
-    s += String.fromCharCode(c)
-  }
-  return s
+  if (len === 0) return ''
+  return len > SHORT_STRING ? decodeUtf8(start, pos) : readShortString(start, len)
 }
 
 /** Skips an unknown field; groups nest at most `budget` deep (protobuf-es' remaining depth). */

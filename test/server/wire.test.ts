@@ -393,6 +393,21 @@ describe('decodeCheckRequest', () => {
     expect(JSON.stringify(got)).toBe(JSON.stringify(fromBinary(CheckRequestSchema, bytes).context))
   })
 
+  it('returns the right strings while many distinct short strings compete for the string cache', () => {
+    // More distinct keys and values than the cache has slots, decoded twice over: every collision
+    // must fall back to the bytes, never hand out another string.
+    const g = new Gen(10)
+    const words = Array.from({ length: 5000 }, (_, i) => `k${i}-${g.int(1e9).toString(36)}`.slice(0, 1 + g.int(32)))
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < words.length; i += 2) {
+        const context = { [words[i]!]: words[i + 1]! }
+        const req = decodeCheckRequest(toBinary(CheckRequestSchema, create(CheckRequestSchema, { action: words[i + 1]!, context })))
+        expect(req.action).toBe(words[i + 1])
+        expect(req.context).toEqual(context)
+      }
+    }
+  })
+
   it('keeps a leading byte-order mark and astral characters', () => {
     const bytes = toBinary(CheckRequestSchema, create(CheckRequestSchema, { token: '\uFEFFtok', action: '𝄞😀' }))
     expect(decodeCheckRequest(bytes)).toMatchObject({ token: '\uFEFFtok', action: '𝄞😀' })
