@@ -1,7 +1,9 @@
 /**
- * The gRPC server: `verdict.v1.Authorizer` and `grpc.health.v1.Health` on @grpc/grpc-js, with
- * protobuf-es `toBinary`/`fromBinary` as the codec. Undecodable requests get INVALID_ARGUMENT;
- * oversized ones get RESOURCE_EXHAUSTED from grpc-js before any handler runs.
+ * The gRPC server: `verdict.v1.Authorizer` and `grpc.health.v1.Health` on @grpc/grpc-js. The
+ * Authorizer's server side (request in, response out) uses the hand-written codec in `wire.ts`;
+ * Health and the client halves of the definitions use protobuf-es `toBinary`/`fromBinary`.
+ * Undecodable requests get INVALID_ARGUMENT; oversized ones get RESOURCE_EXHAUSTED from grpc-js
+ * before any handler runs.
  *
  * @module
  */
@@ -32,6 +34,13 @@ import type { Authorizer } from './authorizer.js'
 import { HealthState, ServingStatus } from './health.js'
 import type { Logger } from './logger.js'
 import { toServiceError } from './status.js'
+import {
+  decodeBatchCheckRequest,
+  decodeCheckRequest,
+  encodeBatchCheckResponse,
+  encodeCheckResponse,
+} from './wire.js'
+import type { WireBatchCheckRequest, WireCheckRequest } from './wire.js'
 
 /** The fully qualified name of the Authorizer service. */
 export const AUTHORIZER_SERVICE = 'verdict.v1.Authorizer'
@@ -50,11 +59,14 @@ export class UndecodableRequest {
   }
 }
 
-function decode<I extends DescMessage>(input: I, bytes: Buffer): MessageShape<I> {
-  try {
-    return fromBinary(input, bytes)
-  } catch (err) {
-    return new UndecodableRequest(err instanceof Error ? err.message : String(err)) as never
+// A server-side decoder that never throws: see UndecodableRequest.
+function lenient<T>(decodeBytes: (bytes: Buffer) => T): (bytes: Buffer) => T {
+  return (bytes) => {
+    try {
+      return decodeBytes(bytes)
+    } catch (err) {
+      return new UndecodableRequest(err instanceof Error ? err.message : String(err)) as never
+    }
   }
 }
 
@@ -74,17 +86,53 @@ function method<I extends DescMessage, O extends DescMessage>(
     requestStream: false,
     responseStream,
     requestSerialize: (m) => asBuffer(toBinary(input, m)),
-    requestDeserialize: (b) => decode(input, b),
+    requestDeserialize: lenient((b) => fromBinary(input, b)),
     // `create` accepts both a message and the plain result objects the authorizer answers with.
     responseSerialize: (m) => asBuffer(toBinary(output, create(output, m as never))),
     responseDeserialize: (b) => fromBinary(output, b),
   }
 }
 
+/**
+ * An Authorizer method whose server side is the hand-written codec: the handler gets a
+ * `Wire*Request` (or an {@link UndecodableRequest}) and answers with a `Wire*Response` shape. The
+ * client side (serialize a request, deserialize a response) stays protobuf-es, for any caller that
+ * uses this definition with a grpc-js client.
+ */
+function wireMethod<I extends DescMessage, O extends DescMessage, Req, Res>(
+  path: string,
+  input: I,
+  output: O,
+  decodeRequest: (bytes: Buffer) => Req,
+  encodeResponse: (res: Res) => Buffer,
+): MethodDefinition<Req | MessageShape<I>, Res | MessageShape<O>> {
+  return {
+    path,
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (m) => asBuffer(toBinary(input, create(input, m as never))),
+    requestDeserialize: lenient(decodeRequest),
+    responseSerialize: (m) => encodeResponse(m as Res),
+    responseDeserialize: (b) => fromBinary(output, b),
+  }
+}
+
 /** Service definition of `verdict.v1.Authorizer` for grpc-js. */
 export const authorizerServiceDefinition: ServiceDefinition = {
-  Check: method(`/${AUTHORIZER_SERVICE}/Check`, CheckRequestSchema, CheckResponseSchema),
-  BatchCheck: method(`/${AUTHORIZER_SERVICE}/BatchCheck`, BatchCheckRequestSchema, BatchCheckResponseSchema),
+  Check: wireMethod(
+    `/${AUTHORIZER_SERVICE}/Check`,
+    CheckRequestSchema,
+    CheckResponseSchema,
+    decodeCheckRequest,
+    encodeCheckResponse,
+  ),
+  BatchCheck: wireMethod(
+    `/${AUTHORIZER_SERVICE}/BatchCheck`,
+    BatchCheckRequestSchema,
+    BatchCheckResponseSchema,
+    decodeBatchCheckRequest,
+    encodeBatchCheckResponse,
+  ),
 }
 
 /** Service definition of `grpc.health.v1.Health` for grpc-js. */
@@ -171,8 +219,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     'grpc.enable_channelz': 0,
   })
   const authorizerImpl: UntypedServiceImplementation = {
-    Check: unary('Check', (req) => authorizer.check(req as never), logger),
-    BatchCheck: unary('BatchCheck', (req) => authorizer.batchCheck(req as never), logger),
+    Check: unary('Check', (req: WireCheckRequest) => authorizer.check(req), logger),
+    BatchCheck: unary('BatchCheck', (req: WireBatchCheckRequest) => authorizer.batchCheck(req), logger),
   }
   server.addService(authorizerServiceDefinition, authorizerImpl)
 
