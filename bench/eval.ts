@@ -79,15 +79,18 @@ function bench(label: string, fn: () => unknown): Case {
 
 /**
  * Runs every case for `n` calls per round, rounds interleaved (A B C A B C ...) so that load from
- * other processes hits all cases alike; the median round is the result.
+ * other processes hits all cases alike; the median round is the result. Rounds are timed in CPU
+ * time of this process, not wall time: on a busy machine, time spent descheduled would
+ * otherwise count.
  */
 function runAll(rounds: number, n: number): void {
   for (const c of cases) for (let i = 0; i < 2000; i++) c.fn()
   for (let r = 0; r < rounds; r++) {
     for (const c of cases) {
-      const t = process.hrtime.bigint()
+      const t = process.cpuUsage()
       for (let i = 0; i < n; i++) c.fn()
-      c.rounds.push(Number(process.hrtime.bigint() - t) / n)
+      const used = process.cpuUsage(t)
+      c.rounds.push(((used.user + used.system) * 1000) / n)
     }
   }
 }

@@ -49,11 +49,13 @@ void vd_memcpy(void *d, const void *s, u32 n) {
 
 u32 vd_strlen(const char *s) { u32 n = 0; while (s[n]) n++; return n; }
 
-static VBool v_true = {T_BOOL, 1};
-static VBool v_false = {T_BOOL, 0};
+/* Not static: the linker exports their addresses, and generated code uses them for boolean
+   constants, so comparing against a constant usually ends at the pointer-equality check. */
+VBool vd_true_value = {T_BOOL, 1};
+VBool vd_false_value = {T_BOOL, 0};
 static V v_null = {T_NULL};
 
-V *vd_boolean(i32 b) { return b ? (V *)&v_true : (V *)&v_false; }
+V *vd_boolean(i32 b) { return b ? (V *)&vd_true_value : (V *)&vd_false_value; }
 V *vd_null(void) { return &v_null; }
 
 V *vd_int(i64 i) {

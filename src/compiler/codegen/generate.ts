@@ -86,6 +86,8 @@ interface Runtime {
   /** Names of the runtime's functions (its `name` section), for the generated module's. */
   names: Map<number, string>
   heapBase: number
+  /** Addresses of the runtime's `true` and `false` values (what `vd_boolean` returns). */
+  bools: [number, number]
 }
 
 let runtime: Runtime | undefined
@@ -96,16 +98,27 @@ function loadRuntime(): Runtime {
   const funcs = new Map<string, number>()
   let imported = 0
   for (const imp of module.imports) if (imp.kind === 0) funcs.set(imp.name, imported++)
-  let heapBase: number | undefined
+  const addresses = new Map<string, number | undefined>()
+  const importedGlobals = module.imports.filter((i) => i.kind === 3).length
   for (const e of module.exports) {
     if (e.kind === 0) funcs.set(e.name, e.index)
-    if (e.kind === 3 && e.name === '__heap_base') {
-      const g = module.globals[e.index - module.imports.filter((i) => i.kind === 3).length]
-      heapBase = g ? globalI32Value(g) : undefined
+    if (e.kind === 3) {
+      const g = module.globals[e.index - importedGlobals]
+      addresses.set(e.name, g ? globalI32Value(g) : undefined)
     }
   }
-  if (heapBase === undefined) throw new Error('codegen: runtime.wasm does not export __heap_base')
-  runtime = { module, funcs, names: readFunctionNames(runtimeWasm()), heapBase }
+  const address = (name: string): number => {
+    const a = addresses.get(name)
+    if (a === undefined) throw new Error(`codegen: runtime.wasm does not export ${name}`)
+    return a
+  }
+  runtime = {
+    module,
+    funcs,
+    names: readFunctionNames(runtimeWasm()),
+    heapBase: address('__heap_base'),
+    bools: [address('vd_false_value'), address('vd_true_value')],
+  }
   return runtime
 }
 
@@ -411,7 +424,7 @@ class FnCtx {
         this.fb.localGet(this.local(o.value))
         return
       case 'bool':
-        this.fb.i32Const(o.value ? 1 : 0).call(this.rf('vd_boolean'))
+        this.fb.i32Const(this.g.rt.bools[o.value ? 1 : 0])
         return
       case 'string_index': {
         const v = this.g.stringValues[o.value]
