@@ -45,3 +45,21 @@ export { PolicyHolder } from './policy-holder.js'
 export type { ActivePolicy } from './policy-holder.js'
 export { toServiceError } from './status.js'
 export { uuidv7 } from './uuid.js'
+export {
+  decodeBatchCheckRequest,
+  decodeCheckRequest,
+  encodeBatchCheckResponse,
+  encodeCheckResponse,
+  MAX_MESSAGE_DEPTH,
+  WireError,
+  WireErrorReason,
+} from './wire.js'
+export type {
+  WireBatchCheckRequest,
+  WireBatchCheckResponse,
+  WireBatchItem,
+  WireCheckRequest,
+  WireCheckResponse,
+  WireResource,
+  WireSubject,
+} from './wire.js'
