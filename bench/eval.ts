@@ -1,7 +1,8 @@
 /**
  * Evaluation benchmark for one trades decision, with the input the sidecar builds for a bench
  * request (claims of an RS256 access token, subject, action, resource, context):
- * - `PolicyEngine.evaluate()` (what the sidecar does: direct `opa_eval` plus result reading),
+ * - `PolicyEngine.evaluate()` (direct `opa_eval` plus result reading) and `evaluateJson()` (the
+ *   same on input already serialised, as the sidecar passes it),
  * - opa-wasm `evaluate()` (the generic loader path),
  * - raw `opa_eval` on the same instance (input written once; the floor of the wasm path),
  * - a hand-written JS function deciding the same thing (the floor of any implementation).
@@ -100,8 +101,8 @@ function median(c: Case): number {
   return s[s.length >> 1]!
 }
 
-/** The three wasm measurements of one policy module. */
-async function measure(label: string, module: Uint8Array): Promise<{ engine: Case; raw: Case; opa: Case }> {
+/** The wasm measurements of one policy module. */
+async function measure(label: string, module: Uint8Array): Promise<{ engine: Case; json: Case; raw: Case; opa: Case }> {
   const builtins = createHostBuiltins({ strict: false })
   const engine = await PolicyEngine.load({ wasm: module, data, entrypoint: ENTRYPOINT, builtins })
   if (engine.evaluate(input).allow !== decideJs(input).allow) throw new Error(`${label}: wasm and JS disagree`)
@@ -115,8 +116,10 @@ async function measure(label: string, module: Uint8Array): Promise<{ engine: Cas
   const ep = p.entrypoints[ENTRYPOINT]!
   const end = p.dataHeapPtr + bytes.length
 
+  const text = JSON.stringify(input)
   return {
     engine: bench(`${label}PolicyEngine.evaluate()`, () => engine.evaluate(input)),
+    json: bench(`${label}PolicyEngine.evaluateJson()`, () => engine.evaluateJson(text)),
     raw: bench(`${label}raw opa_eval`, () => exports.opa_eval!(0, ep, p.dataAddr, p.dataHeapPtr, bytes.length, end, 0)),
     opa: bench(`${label}opa-wasm evaluate()`, () => policy.evaluate(input, ENTRYPOINT)),
   }
@@ -128,15 +131,16 @@ const now_ = await measure('', wasm)
 const baselinePath = process.env.VERDICT_BENCH_BASELINE
 const base = baselinePath ? await measure('baseline ', new Uint8Array(readFileSync(baselinePath))) : undefined
 runAll(15, 5_000)
-for (const c of cases) console.log(`${c.label.padEnd(34)} ${median(c).toFixed(0).padStart(8)} ns/decision`)
+for (const c of cases) console.log(`${c.label.padEnd(38)} ${median(c).toFixed(0).padStart(8)} ns/decision`)
 const ratio = (a: Case, b: Case): string => (median(a) / median(b)).toFixed(2)
 console.log(
   `ratios: raw opa_eval / JS = ${ratio(now_.raw, js)}x, PolicyEngine.evaluate() / JS = ${ratio(now_.engine, js)}x, ` +
-    `PolicyEngine.evaluate() / raw = ${ratio(now_.engine, now_.raw)}x`,
+    `PolicyEngine.evaluate() / raw = ${ratio(now_.engine, now_.raw)}x, evaluateJson() / raw = ${ratio(now_.json, now_.raw)}x`,
 )
 if (base !== undefined) {
   console.log(
     `this build / baseline: raw opa_eval ${ratio(now_.raw, base.raw)}x, ` +
-      `PolicyEngine.evaluate() ${ratio(now_.engine, base.engine)}x, opa-wasm evaluate() ${ratio(now_.opa, base.opa)}x`,
+      `PolicyEngine.evaluate() ${ratio(now_.engine, base.engine)}x, evaluateJson() ${ratio(now_.json, base.json)}x, ` +
+      `opa-wasm evaluate() ${ratio(now_.opa, base.opa)}x`,
   )
 }
