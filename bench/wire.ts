@@ -4,7 +4,7 @@
  * with the hand-written codec (`src/server/wire.ts`), measured in the same run on the same bytes.
  * The request is shaped like bench/side-by-side's: an RS256 access token of about 800 bytes, a
  * trade resource with owner_id and location; a second shape adds a small context. Reports ns per
- * operation (median of interleaved rounds) and the protobuf-es / codec ratio.
+ * operation (process CPU time, median of interleaved rounds) and the protobuf-es / codec ratio.
  */
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
 import type { JsonObject } from '@bufbuild/protobuf'
@@ -70,10 +70,13 @@ let sink = 0
 
 type Op = () => void
 
+// Process CPU time (user + system), not wall time: other processes on a busy machine then cost a
+// round little beyond cache effects.
 function time(op: Op): number {
-  const start = process.hrtime.bigint()
+  const start = process.cpuUsage()
   for (let i = 0; i < OPS; i++) op()
-  return Number(process.hrtime.bigint() - start) / OPS
+  const used = process.cpuUsage(start)
+  return ((used.user + used.system) * 1000) / OPS
 }
 
 function median(xs: number[]): number {

@@ -264,12 +264,20 @@ function readShortString(start: number, len: number): string {
   return s
 }
 
+// Node's lenient UTF-8 decoding (one native call, no view to allocate) puts U+FFFD wherever the
+// bytes are not valid UTF-8, so a result without U+FFFD proves them valid; only one with U+FFFD
+// (invalid, or a real U+FFFD in the text) goes through the strict decoder.
+function readLongString(start: number, stop: number): string {
+  const s = buf.toString('utf8', start, stop)
+  return s.includes('\uFFFD') ? decodeUtf8(start, stop) : s
+}
+
 function readString(end: number): string {
   const len = readLength(end)
   const start = pos
   pos += len
   if (len === 0) return ''
-  return len > SHORT_STRING ? decodeUtf8(start, pos) : readShortString(start, len)
+  return len > SHORT_STRING ? readLongString(start, pos) : readShortString(start, len)
 }
 
 /** Skips an unknown field; groups nest at most `budget` deep (protobuf-es' remaining depth). */

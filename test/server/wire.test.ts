@@ -408,9 +408,13 @@ describe('decodeCheckRequest', () => {
     }
   })
 
-  it('keeps a leading byte-order mark and astral characters', () => {
-    const bytes = toBinary(CheckRequestSchema, create(CheckRequestSchema, { token: '\uFEFFtok', action: '𝄞😀' }))
-    expect(decodeCheckRequest(bytes)).toMatchObject({ token: '\uFEFFtok', action: '𝄞😀' })
+  it('keeps a leading byte-order mark, U+FFFD and astral characters, in short and long strings', () => {
+    for (const pad of ['', 'x'.repeat(40)]) {
+      const init = { token: '\uFEFFtok' + pad, action: '𝄞😀' + pad, context: { ['\uFFFD' + pad]: '\uFEFF\uFFFD' + pad } }
+      const bytes = toBinary(CheckRequestSchema, create(CheckRequestSchema, init))
+      expect(decodeCheckRequest(bytes)).toMatchObject(init)
+      expect(agree(bytes)).toBe('accepted')
+    }
   })
 
   it('accepts or rejects every truncation the way protobuf-es does', () => {
