@@ -134,13 +134,6 @@ double vd_parse_double(const char *s, u32 len) {
 
 typedef struct { const char *s; u32 n; u32 i; int rego; } P;
 
-static void ws(P *p) {
-  while (p->i < p->n) {
-    char c = p->s[p->i];
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') p->i++; else break;
-  }
-}
-
 static int hexv(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -234,6 +227,31 @@ static V *pstring_escaped(P *p) {
 
 
 /*
+ * The parser proper works on a cursor and the end of the text. Each step returns its value and
+ * the cursor after it packed into one i64 (value in the high half, cursor in the low half; 0 on
+ * a syntax error), so both stay in wasm locals instead of going through memory. The rare slow
+ * paths (escaped strings, non-integer numbers) reuse the index-based readers above.
+ */
+typedef u64 R;
+#define R_OK(v, c) (((u64)(u32)(v) << 32) | (u32)(c))
+#define R_V(r) ((V *)(u32)((r) >> 32))
+#define R_C(r) ((const char *)(u32)(r))
+
+/* Rego syntax (sets, non-string keys) allowed: set per parse, which is never reentered. */
+static int rego_mode;
+
+static const char *skip_ws(const char *c, const char *e) {
+  while (c < e && (*c == ' ' || *c == '\t' || *c == '\n' || *c == '\r')) c++;
+  return c;
+}
+
+static R slow(V *(*read)(P *), const char *c, const char *e) {
+  P q = {c, (u32)(e - c), 0, rego_mode};
+  V *v = read(&q);
+  return v ? R_OK(v, c + q.i) : 0;
+}
+
+/*
  * A string without escapes (nearly all of them) is not copied: its value points into the parsed
  * text. Values only use a string's length, never a NUL terminator, and the text outlives them:
  * opa_eval's input stays below the evaluation's heap, and everything else parsed (data, host
@@ -243,26 +261,23 @@ typedef u64 __attribute__((aligned(1))) u64u;
 #define ONES 0x0101010101010101ULL
 #define HIGHS 0x8080808080808080ULL
 
-static V *pstring(P *p) {
-  const char *s = p->s;
-  u32 n = p->n, start = p->i + 1, i = start;
+static R pstring(const char *c, const char *e) {
+  const char *s = c + 1, *i = s;
   /* Eight bytes at a time: flag '"', '\\' and control bytes. Only the lowest flag is exact (a
      borrow can set flags above it), and only the lowest is used. */
-  for (; i + 8 <= n; i += 8) {
-    u64 x = *(const u64u *)(s + i), q = x ^ (ONES * '"'), b = x ^ (ONES * '\\');
+  for (; e - i >= 8; i += 8) {
+    u64 x = *(const u64u *)i, q = x ^ (ONES * '"'), b = x ^ (ONES * '\\');
     u64 f = (((q - ONES) & ~q) | ((b - ONES) & ~b) | ((x - ONES * 0x20) & ~x)) & HIGHS;
-    if (f) { i += (u32)__builtin_ctzll(f) / 8; break; }
+    if (f) { i += __builtin_ctzll(f) / 8; break; }
   }
-  for (; i < n; i++) {
-    u8 c = (u8)s[i];
-    if (c == '"') {
-      p->i = i + 1;
-      return vd_str(s + start, i - start);
-    }
-    if (c == '\\' || c < 0x20) break;
+  for (; i < e; i++) {
+    u8 ch = (u8)*i;
+    if (ch == '"') return R_OK(vd_str(s, (u32)(i - s)), i + 1);
+    if (ch == '\\' || ch < 0x20) break;
   }
-  return pstring_escaped(p);
+  return slow(pstring_escaped, c, e);
 }
+
 static int isdig(char c) { return c >= '0' && c <= '9'; }
 
 /* Any JSON number: exact integers, big integers as decimal text, floats. */
@@ -312,33 +327,27 @@ static V *pnumber_slow(P *p) {
 }
 
 /* Fast path for the common case, an integer of up to 18 digits (cannot overflow int64). */
-static V *pnumber(P *p) {
-  const char *s = p->s;
-  u32 i = p->i, n = p->n;
-  int neg = s[i] == '-';
-  i += (u32)neg;
-  u32 d0 = i;
+static R pnumber(const char *c, const char *e) {
+  const char *i = c;
+  int neg = *i == '-';
+  i += neg;
+  const char *d0 = i;
   u64 m = 0;
-  while (i < n && i - d0 < 18 && isdig(s[i])) m = m * 10 + (u64)(s[i++] - '0');
-  char next = i < n ? s[i] : 0;
+  while (i < e && i - d0 < 18 && isdig(*i)) m = m * 10 + (u64)(*i++ - '0');
+  char next = i < e ? *i : 0;
   /* "0" may not lead other digits in JSON; fractions, exponents and longer digit runs go slow */
-  if (i == d0 || isdig(next) || next == '.' || next == 'e' || next == 'E' || (s[d0] == '0' && i - d0 > 1))
-    return pnumber_slow(p);
-  p->i = i;
-  return vd_int(neg ? -(i64)m : (i64)m);
+  if (i == d0 || isdig(next) || next == '.' || next == 'e' || next == 'E' || (*d0 == '0' && i - d0 > 1))
+    return slow(pnumber_slow, c, e);
+  return R_OK(vd_int(neg ? -(i64)m : (i64)m), i);
 }
 
-static int lit(P *p, const char *w) {
-  u32 k = 0;
-  while (w[k]) {
-    if (p->i + k >= p->n || p->s[p->i + k] != w[k]) return 0;
-    k++;
-  }
-  p->i += k;
-  return 1;
+static R lit(const char *c, const char *e, const char *w, u32 n, V *v) {
+  if ((u32)(e - c) < n) return 0;
+  for (u32 k = 0; k < n; k++) if (c[k] != w[k]) return 0;
+  return R_OK(v, c + n);
 }
 
-static V *pvalue(P *p, int depth);
+static R pvalue(const char *c, const char *e, int depth);
 V *vd_object_from_pairs(V **keys, V **vals, u32 n);
 V *vd_set_from_elems(V **e, u32 n);
 
@@ -353,13 +362,15 @@ static V *scratch0[SCRATCH];
 static V **stk = scratch0;
 static u32 sp, scap = SCRATCH;
 
-static void push(V *v) {
-  if (sp == scap) {
-    V **n = opa_malloc(scap * 2 * 4);
-    vd_memcpy(n, stk, sp * 4);
-    stk = n;
-    scap *= 2;
-  }
+__attribute__((noinline)) static void grow_scratch(void) {
+  V **n = opa_malloc(scap * 2 * 4);
+  vd_memcpy(n, stk, sp * 4);
+  stk = n;
+  scap *= 2;
+}
+
+static inline __attribute__((always_inline)) void push(V *v) {
+  if (sp == scap) grow_scratch();
   stk[sp++] = v;
 }
 
@@ -423,99 +434,96 @@ static V *close_object(u32 base) {
   return (V *)o;
 }
 
-static V *parray(P *p, int depth) {
-  p->i++; /* [ */
+static R parray(const char *c, const char *e, int depth) {
   u32 base = sp;
-  ws(p);
-  if (p->i < p->n && p->s[p->i] == ']') { p->i++; return vd_arr(0); }
+  c = skip_ws(c + 1, e); /* past [ */
+  if (c < e && *c == ']') return R_OK(vd_arr(0), c + 1);
   for (;;) {
-    V *v = pvalue(p, depth + 1);
-    if (!v) return 0;
-    push(v);
-    ws(p);
-    if (p->i >= p->n) return 0;
-    char c = p->s[p->i++];
-    if (c == ']') return close_array(base);
-    if (c != ',') return 0;
+    R r = pvalue(c, e, depth + 1);
+    if (!r) return 0;
+    push(R_V(r));
+    c = skip_ws(R_C(r), e);
+    if (c >= e) return 0;
+    char d = *c++;
+    if (d == ']') return R_OK(close_array(base), c);
+    if (d != ',') return 0;
   }
 }
 
 /* An object, or in Rego mode also a non-empty set ({1, 2}). */
-static V *pobject(P *p, int depth) {
-  p->i++; /* { */
+static R pobject(const char *c, const char *e, int depth) {
   u32 base = sp;
-  ws(p);
-  if (p->i < p->n && p->s[p->i] == '}') { p->i++; return vd_obj(); }
-  V *first = pvalue(p, depth + 1);
-  if (!first) return 0;
-  if (!p->rego && first->type != T_STR) return 0;
-  ws(p);
-  if (p->rego && p->i < p->n && (p->s[p->i] == ',' || p->s[p->i] == '}')) {
-    push(first);
+  c = skip_ws(c + 1, e); /* past { */
+  if (c < e && *c == '}') return R_OK(vd_obj(), c + 1);
+  R r = pvalue(c, e, depth + 1);
+  if (!r) return 0;
+  V *key = R_V(r);
+  if (!rego_mode && key->type != T_STR) return 0;
+  c = skip_ws(R_C(r), e);
+  if (rego_mode && c < e && (*c == ',' || *c == '}')) {
+    push(key);
     for (;;) {
-      char c = p->s[p->i++];
-      if (c == '}') return close_set(base);
-      if (c != ',') return 0;
-      ws(p);
+      char d = *c++;
+      if (d == '}') return R_OK(close_set(base), c);
+      if (d != ',') return 0;
+      c = skip_ws(c, e);
       /* a trailing comma is tolerated here, as before: {1,} */
-      if (p->i < p->n && p->s[p->i] == '}') { p->i++; return close_set(base); }
-      V *v = pvalue(p, depth + 1);
-      if (!v) return 0;
-      push(v);
-      ws(p);
-      if (p->i >= p->n) return 0;
+      if (c < e && *c == '}') return R_OK(close_set(base), c + 1);
+      r = pvalue(c, e, depth + 1);
+      if (!r) return 0;
+      push(R_V(r));
+      c = skip_ws(R_C(r), e);
+      if (c >= e) return 0;
     }
   }
   for (;;) {
-    ws(p);
-    if (p->i >= p->n || p->s[p->i] != ':') return 0;
-    p->i++;
-    V *v = pvalue(p, depth + 1);
-    if (!v) return 0;
-    push(first);
-    push(v);
-    ws(p);
-    if (p->i >= p->n) return 0;
-    char d = p->s[p->i++];
-    if (d == '}') return close_object(base);
+    if (c >= e || *c != ':') return 0;
+    r = pvalue(c + 1, e, depth + 1);
+    if (!r) return 0;
+    push(key);
+    push(R_V(r));
+    c = skip_ws(R_C(r), e);
+    if (c >= e) return 0;
+    char d = *c++;
+    if (d == '}') return R_OK(close_object(base), c);
     if (d != ',') return 0;
-    ws(p);
-    if (p->i < p->n && p->s[p->i] == '"') first = pstring(p);
-    else if (p->rego) first = pvalue(p, depth + 1);
+    c = skip_ws(c, e);
+    if (c < e && *c == '"') r = pstring(c, e);
+    else if (rego_mode) r = pvalue(c, e, depth + 1);
     else return 0;
-    if (!first) return 0;
+    if (!r) return 0;
+    key = R_V(r);
+    c = skip_ws(R_C(r), e);
   }
 }
 
-static V *pvalue(P *p, int depth) {
+static R pvalue(const char *c, const char *e, int depth) {
   if (depth > 1000) return 0;
-  ws(p);
-  if (p->i >= p->n) return 0;
-  char c = p->s[p->i];
-  switch (c) {
-  case '"': return pstring(p);
-  case 't': return lit(p, "true") ? vd_boolean(1) : 0;
-  case 'f': return lit(p, "false") ? vd_boolean(0) : 0;
-  case 'n': return lit(p, "null") ? vd_null() : 0;
-  case 's': return p->rego && lit(p, "set()") ? vd_set() : 0;
-  case '[': return parray(p, depth);
-  case '{': return pobject(p, depth);
+  c = skip_ws(c, e);
+  if (c >= e) return 0;
+  switch (*c) {
+  case '"': return pstring(c, e);
+  case 't': return lit(c, e, "true", 4, vd_boolean(1));
+  case 'f': return lit(c, e, "false", 5, vd_boolean(0));
+  case 'n': return lit(c, e, "null", 4, vd_null());
+  case 's': return rego_mode ? lit(c, e, "set()", 5, vd_set()) : 0;
+  case '[': return parray(c, e, depth);
+  case '{': return pobject(c, e, depth);
   default:
-    if (c == '-' || isdig(c)) return pnumber(p);
+    if (*c == '-' || isdig(*c)) return pnumber(c, e);
     return 0;
   }
 }
 
 static V *parse(const char *s, u32 n, int rego) {
-  P p = {s, n, 0, rego};
+  rego_mode = rego;
   stk = scratch0;
   scap = SCRATCH;
   sp = 0;
-  V *v = pvalue(&p, 0);
-  if (!v) return 0;
-  ws(&p);
-  if (p.i != p.n) return 0;
-  return v;
+  const char *e = s + n;
+  R r = pvalue(s, e, 0);
+  if (!r || skip_ws(R_C(r), e) != e) return 0;
+  return R_V(r);
 }
 
 EXPORT("opa_json_parse") V *opa_json_parse(const char *s, u32 n) { return parse(s, n, 0); }

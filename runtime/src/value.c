@@ -42,9 +42,14 @@ EXPORT("opa_heap_blocks_restore") void opa_heap_blocks_restore(void) {}
 EXPORT("opa_heap_stash_clear") void opa_heap_stash_clear(void) {}
 EXPORT("opa_value_free") void opa_value_free(V *v) { (void)v; }
 
+typedef u32 __attribute__((aligned(1))) u32u;
+
+/* Non-overlapping copy, a word at a time (wasm loads and stores need no alignment). */
 void vd_memcpy(void *d, const void *s, u32 n) {
   u8 *a = d; const u8 *b = s;
-  for (u32 i = 0; i < n; i++) a[i] = b[i];
+  u32 i = 0;
+  for (; i + 4 <= n; i += 4) *(u32u *)(a + i) = *(const u32u *)(b + i);
+  for (; i < n; i++) a[i] = b[i];
 }
 
 u32 vd_strlen(const char *s) { u32 n = 0; while (s[n]) n++; return n; }

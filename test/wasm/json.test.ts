@@ -128,6 +128,33 @@ describe('JSON parser', () => {
       p.exports.opa_heap_ptr_set(heap)
     }
   })
+
+  it('accepts exactly the prefixes and corruptions of documents that JSON.parse accepts', () => {
+    const valid = (t: string): boolean => {
+      try {
+        JSON.parse(t)
+        return true
+      } catch {
+        return false
+      }
+    }
+    const docs = [
+      '{"token":{"sub":"u-1","n":12,"roles":["a","b"]},"x":[1,-2.5e3,true,false,null,{}],"s":"a\\"b\\u00e9"}',
+      '[{"k": [ 1 , 2 ] , "j" : "v" }, 0, -0, 10, "x y"]',
+    ]
+    const heap = p.exports.opa_heap_ptr_get()
+    for (const doc of docs) {
+      for (let cut = 0; cut <= doc.length; cut++) {
+        const prefix = doc.slice(0, cut)
+        expect(p.json(prefix) !== 0, prefix).toBe(valid(prefix))
+        for (const junk of ['}', ']', ',', ':', '"', 'x', '\\']) {
+          const bad = doc.slice(0, cut) + junk + doc.slice(cut + 1)
+          expect(p.json(bad) !== 0, bad).toBe(valid(bad))
+        }
+        p.exports.opa_heap_ptr_set(heap)
+      }
+    }
+  })
 })
 
 describe('JSON numbers', () => {
