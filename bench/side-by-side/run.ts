@@ -9,7 +9,8 @@
  * `--workers <n>` (client processes, default 2), `--duration <ms>` (per phase), `--targets
  * echo,verdict,...` (measure only these: echo, verdict, verdict-unix, echo-unix, cerbos),
  * `--concurrency 1,16` (only these levels), `--tokens cached` (only these token modes),
- * `--profile <dir>` (V8 CPU profile of each Node server process, written when it stops).
+ * `--profile <dir>` (V8 CPU profile of each Node server process, written when it stops),
+ * `--node-args '<flags>'` (extra Node flags for the Node servers, e.g. GC settings to compare).
  *
  * @module
  */
@@ -290,6 +291,7 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
       concurrency: { type: 'string' },
       tokens: { type: 'string' },
       profile: { type: 'string' },
+      'node-args': { type: 'string' },
     },
   })
   const smoke = values.smoke === true
@@ -310,7 +312,10 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
       throw new TypeError(`--tokens takes ${TokenMode.FIRST_SIGHT} and/or ${TokenMode.CACHED}, got ${t}`)
   }
   // V8 CPU profiles of each server process, written when it stops (one .cpuprofile per process).
-  const nodeArgs = values.profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${resolve(values.profile)}`]
+  const nodeArgs = [
+    ...(values.profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${resolve(values.profile)}`]),
+    ...(values['node-args'] === undefined ? [] : values['node-args'].split(' ').filter((a) => a !== '')),
+  ]
   const outDir = resolve(values.out ?? join(REPO_ROOT, 'bench', 'results'))
   const only =
     values.targets === undefined
