@@ -8,7 +8,8 @@
  * - publish: against a real nats-server with JetStream, whole-process CPU per acknowledged event
  *   for the sink's previous publish loop (kept below as the baseline: the client's `headers()`
  *   per event, a string payload, a closure and a reply token per event) against
- *   `JetStreamAuditSink.writeEncoded` through the sink's pump (queue, batching, acks included);
+ *   `JetStreamAuditSink.writeEncoded` through the sink's pump (queue, batching, acks included),
+ *   both with windows of 64 (the old default), and the sink with its default window;
  * - the sum of both: audit CPU per decision, old and new;
  * - paced: whole-process CPU per event when events arrive at a steady rate (as decisions do)
  *   rather than all at once, for several `lingerMs`, over the CPU of the pacing loop alone. Here
@@ -25,6 +26,8 @@ import { connect, createInbox, headers } from '@nats-io/transport-node'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { buildDecisionEvent, encodeDecisionEvent, JetStreamAuditSink } from '../src/audit/index.js'
 import type { DecisionRecord, MaskOptions } from '../src/audit/index.js'
+import { AckCollector } from '../src/audit/jetstream-sink.js'
+import type { Encoded } from '../src/audit/jetstream-sink.js'
 import { startNatsServer } from '../test/helpers/nats-server.js'
 
 const ENCODE_EVENTS = Number(process.env.BENCH_AUDIT_ENCODE ?? 20_000)
@@ -33,7 +36,8 @@ const ROUNDS = Number(process.env.BENCH_AUDIT_ROUNDS ?? 5)
 const PACED_RATE = Number(process.env.BENCH_AUDIT_RATE ?? 2000)
 const PACED_MS = 3000
 const LINGERS = [5, 20, 50]
-const WINDOW = 64
+const OLD_WINDOW = 64
+const NEW_WINDOW = 256
 const SERVICE = 'trades-api'
 
 /** The authorizer's decision record (src/server/authorizer.ts), as `serve`'s onDecision gets it. */
@@ -140,8 +144,8 @@ for (const r of encRecords.slice(0, 2000)) {
   if (oldEncode(r) !== newEncode(r)) throw new Error(`encoders disagree on ${r.decisionId}`)
 }
 let sinkLen = 0
-const best = { oldEnc: Infinity, newEnc: Infinity, oldPub: Infinity, newPub: Infinity }
-const wall = { oldPub: Infinity, newPub: Infinity }
+const best = { oldEnc: Infinity, newEnc: Infinity }
+const pub = { old64: Infinity, new64: Infinity, old256: Infinity, new256: Infinity, sink: Infinity }
 for (let round = 0; round < ROUNDS + 1; round++) {
   const o = await measure(encRecords.length, () => {
     for (const r of encRecords) sinkLen += oldEncode(r).length
@@ -157,50 +161,57 @@ for (let round = 0; round < ROUNDS + 1; round++) {
 
 // ---- publish ------------------------------------------------------------------------------
 
-interface Pending {
-  id: string
-  subject: string
-  json: string
-}
-
 /**
  * The sink's publish loop before this change, kept as the baseline: per event a client
  * `headers()` with `set('Nats-Msg-Id')`, a reply token, a closure in the ack map, and a string
- * payload the client encodes itself. Windows of {@link WINDOW}, acks on one wildcard inbox.
+ * payload the client encodes itself; acks on one wildcard inbox, checked as before.
  */
-async function oldPublish(nc: NatsConnection, events: Pending[]): Promise<number> {
+function oldCollector(nc: NatsConnection): { publish(batch: Encoded[]): Promise<number> } {
   const inbox = createInbox()
-  const pending = new Map<string, () => void>()
+  const pending = new Map<string, (ok: boolean) => void>()
   const skip = inbox.length + 1
   let seq = 0
-  let acked = 0
-  const sub = nc.subscribe(`${inbox}.*`, {
+  nc.subscribe(`${inbox}.*`, {
     callback: (err, msg) => {
       if (err !== null) return
-      const settle = pending.get(msg.subject.slice(skip))
+      const token = msg.subject.slice(skip)
+      const settle = pending.get(token)
       if (settle === undefined) return
-      pending.delete(msg.subject.slice(skip))
-      const ack = msg.json<{ stream?: string }>()
-      if (typeof ack.stream === 'string') acked++
-      settle()
+      pending.delete(token)
+      const ack = msg.json<{ stream?: string; error?: unknown }>()
+      settle(ack.error === undefined && typeof ack.stream === 'string')
     },
   })
-  for (let start = 0; start < events.length; start += WINDOW) {
-    const batch = events.slice(start, start + WINDOW)
-    await new Promise<void>((resolve) => {
-      let left = batch.length
-      batch.forEach((e) => {
-        const token = (++seq).toString(36)
-        pending.set(token, () => {
-          if (--left === 0) resolve()
+  return {
+    publish(batch) {
+      return new Promise((resolve) => {
+        let left = batch.length
+        let ok = 0
+        batch.forEach((e) => {
+          const token = (++seq).toString(36)
+          pending.set(token, (acked) => {
+            if (acked) ok++
+            if (--left === 0) resolve(ok)
+          })
+          const h = headers()
+          h.set('Nats-Msg-Id', e.id)
+          nc.publish(e.subject, e.json, { reply: `${inbox}.${token}`, headers: h })
         })
-        const h = headers()
-        h.set('Nats-Msg-Id', e.id)
-        nc.publish(e.subject, e.json, { reply: `${inbox}.${token}`, headers: h })
       })
-    })
+    },
   }
-  sub.unsubscribe()
+}
+
+/** Publishes `events` window by window, one window in flight; returns how many were acknowledged. */
+async function publishWindows(
+  publish: (batch: Encoded[]) => Promise<number>,
+  events: Encoded[],
+  window: number,
+): Promise<number> {
+  let acked = 0
+  for (let start = 0; start < events.length; start += window) {
+    acked += await publish(events.slice(start, start + window))
+  }
   return acked
 }
 
@@ -210,10 +221,13 @@ const sink = new JetStreamAuditSink({
   servers: server.url,
   spoolDir: join(dir, 'spool'),
   maxQueue: PUBLISH_EVENTS + 1,
-  publishWindow: WINDOW,
 })
 await sink.ready()
 const nc = await connect({ servers: server.url, noAsyncTraces: true })
+const before = oldCollector(nc)
+const after = new AckCollector(nc)
+const afterPublish = async (batch: Encoded[]) =>
+  (await after.publish(batch, 5000)).filter((r) => !(r instanceof Error)).length
 let published = 0
 
 /**
@@ -241,35 +255,40 @@ async function paced(write: (i: number) => void, done: () => Promise<void>): Pro
 const pacedBest = new Map<string, number>()
 try {
   for (let round = 0; round < ROUNDS + 1; round++) {
-    // Distinct decision ids every round, so the stream's dedupe never shortens a round.
-    const oldEvents = records(PUBLISH_EVENTS).map((r) => ({
-      id: r.decisionId,
-      subject: `verdict.audit.${SERVICE}.${r.allow ? 'allow' : 'deny'}`,
-      json: newEncode(r),
-    }))
-    const newEvents = records(PUBLISH_EVENTS).map((r) => ({ r, json: newEncode(r) }))
-    let acked = 0
-    const o = await measure(PUBLISH_EVENTS, async () => {
-      acked = await oldPublish(nc, oldEvents)
-    })
-    if (acked !== PUBLISH_EVENTS) throw new Error(`baseline: ${acked} of ${PUBLISH_EVENTS} acknowledged`)
-    const before = sink.stats().published
-    const n = await measure(PUBLISH_EVENTS, async () => {
-      for (const { r, json } of newEvents) {
-        sink.writeEncoded(json, { id: r.decisionId, allow: r.allow, service: SERVICE })
-      }
+    // Distinct decision ids every time, so the stream's dedupe never shortens a measurement.
+    const fresh = (): Encoded[] =>
+      records(PUBLISH_EVENTS).map((r) => ({
+        id: r.decisionId,
+        subject: `verdict.audit.${SERVICE}.${r.allow ? 'allow' : 'deny'}`,
+        json: newEncode(r),
+      }))
+    const step = async (name: keyof typeof pub, publish: (b: Encoded[]) => Promise<number>, window: number) => {
+      const events = fresh()
+      let acked = 0
+      const m = await measure(PUBLISH_EVENTS, async () => {
+        acked = await publishWindows(publish, events, window)
+      })
+      if (acked !== PUBLISH_EVENTS) throw new Error(`${name}: ${acked} of ${PUBLISH_EVENTS} acknowledged`)
+      published += acked
+      if (round > 0) pub[name] = Math.min(pub[name], m.cpu)
+    }
+    await step('old64', (b) => before.publish(b), OLD_WINDOW)
+    await step('new64', afterPublish, OLD_WINDOW)
+    await step('old256', (b) => before.publish(b), NEW_WINDOW)
+    await step('new256', afterPublish, NEW_WINDOW)
+    // The whole sink with its defaults: writeEncoded, queue, pump, acks.
+    const events = records(PUBLISH_EVENTS).map((r) => ({ r, json: newEncode(r) }))
+    const start = sink.stats().published
+    const m = await measure(PUBLISH_EVENTS, async () => {
+      for (const { r, json } of events) sink.writeEncoded(json, { id: r.decisionId, allow: r.allow, service: SERVICE })
       await sink.flush()
     })
     const st = sink.stats()
-    if (st.published - before !== PUBLISH_EVENTS || st.dropped + st.spooled > 0) {
-      throw new Error(`sink: ${st.published - before} of ${PUBLISH_EVENTS} published (${JSON.stringify(st)})`)
+    if (st.published - start !== PUBLISH_EVENTS || st.dropped + st.spooled > 0) {
+      throw new Error(`sink: ${st.published - start} of ${PUBLISH_EVENTS} published (${JSON.stringify(st)})`)
     }
-    published += PUBLISH_EVENTS * 2
-    if (round === 0) continue
-    best.oldPub = Math.min(best.oldPub, o.cpu)
-    best.newPub = Math.min(best.newPub, n.cpu)
-    wall.oldPub = Math.min(wall.oldPub, o.wall)
-    wall.newPub = Math.min(wall.newPub, n.wall)
+    published += PUBLISH_EVENTS
+    if (round > 0) pub.sink = Math.min(pub.sink, m.cpu)
   }
   // Paced: a fresh sink per linger, rounds interleaved with the pacing loop alone.
   const pacedEvents = Math.ceil((PACED_RATE * PACED_MS) / 1000) + 1
@@ -278,12 +297,7 @@ try {
     pacedBest.set('floor', Math.min(pacedBest.get('floor') ?? Infinity, floor))
     for (const lingerMs of LINGERS) {
       const events = records(pacedEvents).map((r) => ({ r, json: newEncode(r) }))
-      const s = new JetStreamAuditSink({
-        servers: server.url,
-        spoolDir: join(dir, `paced-${lingerMs}-${round}`),
-        publishWindow: WINDOW,
-        lingerMs,
-      })
+      const s = new JetStreamAuditSink({ servers: server.url, spoolDir: join(dir, `paced-${lingerMs}-${round}`), lingerMs })
       await s.ready()
       const ns = await paced(
         (i) => {
@@ -316,11 +330,12 @@ console.log(`audit, ${eventBytes}-byte events, best of ${ROUNDS} interleaved rou
 console.log(`${''.padEnd(44)}${'old'.padStart(10)}${'new'.padStart(10)}    new/old`)
 const line = (name: string, a: number, b: number) => console.log(`${name.padEnd(44)}${us(a)}${us(b)}     ${ratio(a, b)}`)
 line(`encode, wall per event (${ENCODE_EVENTS})`, best.oldEnc, best.newEnc)
-line(`publish + ack, CPU per event (${PUBLISH_EVENTS})`, best.oldPub, best.newPub)
-line('publish + ack, wall per event', wall.oldPub, wall.newPub)
-line('audit CPU per decision (encode + publish)', best.oldEnc + best.oldPub, best.newEnc + best.newPub)
+line(`publish step, CPU per event, window ${OLD_WINDOW}`, pub.old64, pub.new64)
+line(`publish step, CPU per event, window ${NEW_WINDOW}`, pub.old256, pub.new256)
+line(`audit CPU per decision, old w${OLD_WINDOW} vs new w${NEW_WINDOW}`, best.oldEnc + pub.old64, best.newEnc + pub.new256)
+console.log(`${'whole sink (writeEncoded → acked), defaults'.padEnd(44)}${''.padStart(10)}${us(pub.sink)}`)
 const floor = pacedBest.get('floor') ?? 0
-console.log(`\npaced at ${PACED_RATE} events/s for ${PACED_MS / 1000} s, whole-process CPU per event, best of 2`)
+console.log(`\npaced at ${PACED_RATE} events/s for ${PACED_MS / 1000} s, sink defaults but lingerMs, whole-process CPU per event, best of 2`)
 console.log(`${'pacing loop alone (floor)'.padEnd(44)}${us(floor)}`)
 for (const lingerMs of LINGERS) {
   const ns = pacedBest.get(`linger ${lingerMs}`) ?? 0
