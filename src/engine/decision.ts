@@ -78,10 +78,13 @@ export function interpretResultSet(rows: unknown): Decision {
   return interpretValue(row.result)
 }
 
+// Module level, not a closure per call: under tsx a named closure also costs a defineProperty.
+function shape(message: string): Decision {
+  return evaluationErrorDecision({ code: 'invalid_decision', message })
+}
+
 /** Interprets one policy output value. */
 export function interpretValue(value: unknown): Decision {
-  const shape = (message: string): Decision =>
-    evaluationErrorDecision({ code: 'invalid_decision', message })
   if (typeof value === 'boolean') {
     return { allow: value, code: value ? DecisionCode.OK : DecisionCode.POLICY_DENIED, reasons: [] }
   }
