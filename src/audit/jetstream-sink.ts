@@ -127,8 +127,11 @@ class MsgIdHeader extends MsgHdrsImpl {
   }
 }
 
-/** `NATS/1.0\r\nNats-Msg-Id: <id>\r\n\r\n`: what MsgHdrsImpl writes for one header. */
-const msgIdBlock = (id: string): string => `NATS/1.0\r\n${MSG_ID}: ${id}\r\n\r\n`
+/**
+ * `NATS/1.0\r\nNats-Msg-Id: <id>\r\n\r\n`: what MsgHdrsImpl writes for one header (a test holds
+ * the two equal). Exported for tests only (not in index.ts).
+ */
+export const msgIdBlock = (id: string): string => `NATS/1.0\r\n${MSG_ID}: ${id}\r\n\r\n`
 
 /** A header value the client refuses (it throws on CR/LF): such an event cannot be published. */
 const BAD_MSG_ID = /[\r\n]/

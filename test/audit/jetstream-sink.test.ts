@@ -5,8 +5,8 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { jetstream, jetstreamManager } from '@nats-io/jetstream'
-import { connect } from '@nats-io/transport-node'
+import { DiscardPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream'
+import { connect, headers } from '@nats-io/transport-node'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import {
   buildDecisionEvent,
@@ -15,6 +15,7 @@ import {
   JetStreamAuditSink,
 } from '../../src/audit/index.js'
 import type { DecisionEvent } from '../../src/audit/index.js'
+import { msgIdBlock } from '../../src/audit/jetstream-sink.js'
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js'
 
 let server: NatsServerHandle
@@ -173,6 +174,35 @@ describe('JetStreamAuditSink', () => {
     expect(msgs.map((m) => m.msgId)).toEqual(['ok-1', 'ok-2', 'ok-3'])
     expect(msgs.map((m) => m.json)).toEqual([ascii, wideOk, '{"after":true}'])
     expect(s.stats()).toMatchObject({ published: 3, dropped: 3 })
+  })
+
+  it('writes the Nats-Msg-Id header block byte for byte as the client does', () => {
+    for (const id of ['0190f1c2-7a3b-7c4d-8e5f-1234567890ab', 'd-1', 'zoë-😀', '']) {
+      const h = headers()
+      h.set('Nats-Msg-Id', id)
+      expect(msgIdBlock(id)).toBe(new TextDecoder().decode((h as unknown as { encode(): Uint8Array }).encode()))
+    }
+  })
+
+  it('counts a PubAck with an error as a failed publish: spooled, then delivered once the stream takes it', async () => {
+    const nc = await connect({ servers: server.url })
+    const jsm = await jetstreamManager(nc)
+    // A stream that takes one message and rejects the rest (discard new).
+    await jsm.streams.add({ name: 'AUDIT_LIMITED', subjects: ['limited.audit.>'], max_msgs: 1, discard: DiscardPolicy.New })
+    try {
+      const s = sink({ stream: 'AUDIT_LIMITED', subjectPrefix: 'limited.audit', retryDelayMs: 50 })
+      await s.ready()
+      const events = [event(), event()]
+      for (const e of events) s.write(e)
+      await vi.waitFor(() => expect(s.stats()).toMatchObject({ published: 1, spooled: 1, dropped: 0 }), { timeout: 5000 })
+      // Lift the limit: the spooled event is replayed.
+      await jsm.streams.update('AUDIT_LIMITED', { max_msgs: -1 })
+      await vi.waitFor(() => expect(s.stats()).toMatchObject({ published: 2, spoolPending: 0 }), { timeout: 10_000 })
+      expect((await readStream('AUDIT_LIMITED')).map((m) => m.msgId)).toEqual(events.map((e) => e.decision_id))
+    } finally {
+      await jsm.streams.delete('AUDIT_LIMITED').catch(() => {})
+      await nc.close()
+    }
   })
 
   it('lets the stream drop a second event with the same decision id', async () => {
