@@ -4,7 +4,8 @@
  *
  * - encode: what `serve` did per decision before (`buildDecisionEvent` + `JSON.stringify`) against
  *   `encodeDecisionEvent`, on records shaped as the authorizer makes them (cached-token claims:
- *   the same claims object on every decision of a caller);
+ *   the same claims object on every decision of a caller), also given the input's JSON without
+ *   the token (`inputRestJson`), which the authorizer makes for the engine anyway;
  * - publish: against a real nats-server with JetStream, whole-process CPU per acknowledged event
  *   for the sink's previous publish loop (kept below as the baseline: the client's `headers()`
  *   per event, a string payload, a closure and a reply token per event) against
@@ -55,6 +56,8 @@ interface ServerRecord {
   revision: string
   path: string
   latencyMs: number
+  /** The input's JSON without the token, as the authorizer makes it for the engine. */
+  inputRest: string
 }
 
 // Verified claims of three callers; a cached token yields the same object on every decision.
@@ -78,19 +81,21 @@ function records(n: number): ServerRecord[] {
     const claims = callers[i % callers.length] as Record<string, unknown>
     const allow = i % 4 !== 3
     const resource = { type: 'trade', id: `t-${i}` }
+    const action = i % 2 === 0 ? 'read' : 'update'
+    const rest = {
+      subject: { type: 'user', id: claims.sub, properties: {} },
+      action,
+      resource: { ...resource, properties: { owner_id: 2998, location: 'NY' } },
+      context: {},
+    }
     return {
       decisionId: randomUUID(),
       timestamp: new Date(),
-      input: {
-        token: claims,
-        subject: { type: 'user', id: claims.sub, properties: {} },
-        action: i % 2 === 0 ? 'read' : 'update',
-        resource: { ...resource, properties: { owner_id: 2998, location: 'NY' } },
-        context: {},
-      },
+      input: { token: claims, ...rest },
+      inputRest: JSON.stringify(rest),
       claims,
       subject: { type: 'user', id: claims.sub as string },
-      action: i % 2 === 0 ? 'read' : 'update',
+      action,
       resource,
       allow,
       code: allow ? 'OK' : 'POLICY_DENIED',
@@ -105,7 +110,7 @@ function records(n: number): ServerRecord[] {
 const mask: MaskOptions = {}
 
 /** serve's mapping from the authorizer's record to the audit record (same in both paths). */
-function auditRecord(r: ServerRecord): DecisionRecord {
+function auditRecord(r: ServerRecord, withRest = false): DecisionRecord {
   return {
     decisionId: r.decisionId,
     timestamp: r.timestamp,
@@ -121,11 +126,13 @@ function auditRecord(r: ServerRecord): DecisionRecord {
     latencyMs: r.latencyMs,
     path: r.path,
     input: r.input,
+    inputRestJson: withRest ? r.inputRest : undefined,
   }
 }
 
 const oldEncode = (r: ServerRecord): string => JSON.stringify(buildDecisionEvent(auditRecord(r), mask))
 const newEncode = (r: ServerRecord): string => encodeDecisionEvent(auditRecord(r), mask)
+const restEncode = (r: ServerRecord): string => encodeDecisionEvent(auditRecord(r, true), mask)
 
 /** CPU (user + system) and wall time per item of `fn` over `n` items, in ns. */
 async function measure(n: number, fn: () => unknown): Promise<{ cpu: number; wall: number }> {
@@ -141,10 +148,11 @@ async function measure(n: number, fn: () => unknown): Promise<{ cpu: number; wal
 
 const encRecords = records(ENCODE_EVENTS)
 for (const r of encRecords.slice(0, 2000)) {
-  if (oldEncode(r) !== newEncode(r)) throw new Error(`encoders disagree on ${r.decisionId}`)
+  const want = oldEncode(r)
+  if (want !== newEncode(r) || want !== restEncode(r)) throw new Error(`encoders disagree on ${r.decisionId}`)
 }
 let sinkLen = 0
-const best = { oldEnc: Infinity, newEnc: Infinity }
+const best = { oldEnc: Infinity, newEnc: Infinity, restEnc: Infinity }
 const pub = { old64: Infinity, new64: Infinity, old256: Infinity, new256: Infinity, sink: Infinity }
 for (let round = 0; round < ROUNDS + 1; round++) {
   const o = await measure(encRecords.length, () => {
@@ -153,10 +161,14 @@ for (let round = 0; round < ROUNDS + 1; round++) {
   const n = await measure(encRecords.length, () => {
     for (const r of encRecords) sinkLen += newEncode(r).length
   })
+  const t = await measure(encRecords.length, () => {
+    for (const r of encRecords) sinkLen += restEncode(r).length
+  })
   // Round 0 warms the JIT up.
   if (round === 0) continue
   best.oldEnc = Math.min(best.oldEnc, o.wall)
   best.newEnc = Math.min(best.newEnc, n.wall)
+  best.restEnc = Math.min(best.restEnc, t.wall)
 }
 
 // ---- publish ------------------------------------------------------------------------------
@@ -330,6 +342,7 @@ console.log(`audit, ${eventBytes}-byte events, best of ${ROUNDS} interleaved rou
 console.log(`${''.padEnd(44)}${'old'.padStart(10)}${'new'.padStart(10)}    new/old`)
 const line = (name: string, a: number, b: number) => console.log(`${name.padEnd(44)}${us(a)}${us(b)}     ${ratio(a, b)}`)
 line(`encode, wall per event (${ENCODE_EVENTS})`, best.oldEnc, best.newEnc)
+line('encode given inputRestJson', best.oldEnc, best.restEnc)
 line(`publish step, CPU per event, window ${OLD_WINDOW}`, pub.old64, pub.new64)
 line(`publish step, CPU per event, window ${NEW_WINDOW}`, pub.old256, pub.new256)
 line(`audit CPU per decision, old w${OLD_WINDOW} vs new w${NEW_WINDOW}`, best.oldEnc + pub.old64, best.newEnc + pub.new256)

@@ -70,6 +70,14 @@ export interface DecisionRecord {
   latencyMs?: number
   path?: string
   input?: unknown
+  /**
+   * The JSON of `input` without its `token` (`{"subject":…}`), when the caller has made it
+   * already (the authorizer serialises the policy input for the engine): {@link
+   * encodeDecisionEvent} then splices the masked claims in front instead of serialising the input
+   * again. Only for an input whose first key is `token`; the caller vouches that it matches
+   * `input`. Ignored by {@link buildDecisionEvent}, and with mask paths or `keepTokenClaims`.
+   */
+  inputRestJson?: string
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
@@ -286,7 +294,7 @@ const TOKEN_FIRST = '{"token":0'
  * same order as maskInput's copy), and the cached masked claims are spliced in. The policy
  * input has the token first; anything else takes the object path, which defines the output.
  */
-function inputJson(input: unknown, mask: MaskOptions): string | undefined {
+function inputJson(input: unknown, mask: MaskOptions, restJson: string | undefined): string | undefined {
   if (!isObject(input)) return undefined
   const token = input.token
   if (
@@ -295,6 +303,10 @@ function inputJson(input: unknown, mask: MaskOptions): string | undefined {
     (mask.paths !== undefined && mask.paths.length > 0)
   ) {
     return JSON.stringify(maskInput(input, mask))
+  }
+  if (restJson !== undefined) {
+    const head = `{"token":${maskedTokenJson(token, safeSet(mask.safeClaims))}`
+    return restJson.length <= 2 ? `${head}}` : `${head},${restJson.slice(1)}`
   }
   const rest = JSON.stringify({ ...input, token: 0 })
   // JSON keys are unique, so a leading `"token":0` can only be the placeholder.
@@ -347,7 +359,7 @@ export function encodeDecisionEvent(record: DecisionRecord, mask: MaskOptions = 
     // JSON has no NaN or Infinity: JSON.stringify writes null for them.
     `,"latency_us":${Number.isFinite(latency) ? String(latency) : 'null'}`
   if (record.path !== undefined) out += `,"path":${quoteCached(record.path)}`
-  const input = inputJson(record.input, mask)
+  const input = inputJson(record.input, mask, record.inputRestJson)
   if (input !== undefined) out += `,"input":${input}`
   return `${out}}`
 }

@@ -122,6 +122,7 @@ function claims(r: Rng): Record<string, unknown> {
 function input(r: Rng, token: Record<string, unknown>): unknown {
   if (r.chance(0.15)) return undefined // a token failure: no input
   if (r.chance(0.05)) return r.pick([null, 'not an object', [1, 2], 42])
+  if (r.chance(0.03)) return { token } // nothing but the token
   const parts: Array<[string, unknown]> = [
     ['subject', { type: oddString(r), id: oddString(r), properties: object(r, 1) }],
     ['action', oddString(r)],
@@ -135,6 +136,9 @@ function input(r: Rng, token: Record<string, unknown>): unknown {
   if (r.chance(0.1)) parts.push(['extra', value(r, 1)])
   return Object.fromEntries(parts)
 }
+
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v)
 
 function mask(r: Rng, lists: ReadonlyArray<readonly string[]>): MaskOptions {
   switch (r.int(6)) {
@@ -183,6 +187,10 @@ function record(r: Rng, pool: Array<Record<string, unknown>>): DecisionRecord {
   const token = r.chance(0.8) && c !== undefined ? c : claims(r)
   const inp = input(r, token)
   if (inp !== undefined) rec.input = inp
+  // The authorizer's pre-serialised rest of the input, where its contract holds (token first).
+  if (isRecord(inp) && Object.keys(inp)[0] === 'token' && r.chance(0.5)) {
+    rec.inputRestJson = JSON.stringify(Object.fromEntries(Object.entries(inp).slice(1)))
+  }
   return rec
 }
 
@@ -193,6 +201,7 @@ describe('encodeDecisionEvent', () => {
     const lists: Array<readonly string[]> = [DEFAULT_SAFE_CLAIMS, ['tenant', 'email'], ['sub'], []]
     let withInput = 0
     let withTokenCache = 0
+    let withRest = 0
     for (let i = 0; i < 4000; i++) {
       const rec = record(r, pool)
       const m = mask(r, lists)
@@ -200,11 +209,13 @@ describe('encodeDecisionEvent', () => {
       const got = encodeDecisionEvent(rec, m)
       if (got !== want) expect({ i, got }).toEqual({ i, got: want })
       if (rec.input !== undefined) withInput++
+      if (rec.inputRestJson !== undefined) withRest++
       if (rec.claims !== undefined && (rec.input as { token?: unknown } | undefined)?.token === rec.claims) withTokenCache++
     }
     // The generator reaches the cases it is for.
     expect(withInput).toBeGreaterThan(2500)
     expect(withTokenCache).toBeGreaterThan(1500)
+    expect(withRest).toBeGreaterThan(1000)
   })
 
   it('matches the builder for a typical decision and a token failure', () => {
