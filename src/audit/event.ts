@@ -215,11 +215,17 @@ function quote(s: string): string {
   return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`
 }
 
-/** Quoted low-cardinality strings; cleared when full, so a high-cardinality field costs only misses. */
+/**
+ * Quoted low-cardinality strings; cleared when full, so a high-cardinality field costs only
+ * misses. Only short strings are kept: some of these fields come from requests, and the cache
+ * must stay small whatever callers send.
+ */
 const quotedCache = new Map<string, string>()
 const QUOTED_CACHE_MAX = 512
+const QUOTED_CACHE_MAX_LENGTH = 128
 
 function quoteCached(s: string): string {
+  if (s.length > QUOTED_CACHE_MAX_LENGTH) return quote(s)
   let q = quotedCache.get(s)
   if (q === undefined) {
     if (quotedCache.size >= QUOTED_CACHE_MAX) quotedCache.clear()

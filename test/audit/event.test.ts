@@ -80,6 +80,7 @@ type Rng = ReturnType<typeof prng>
 const ODD_STRINGS = [
   '', 'alice', 'a"b', 'back\\slash', 'tab\there', 'nl\nx', '\u0000\u001f', 'é ü ß', '日本語', '😀 ok',
   '\ud800', 'x\udc00y', '\u2028\u2029', '</script>', '  spaced  ', 'u-2998',
+  `long ${'é'.repeat(150)} "quoted"`, // past the quoted-string cache's length limit
 ]
 
 function oddString(r: Rng): string {
