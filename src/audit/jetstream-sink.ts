@@ -311,7 +311,8 @@ export class JetStreamAuditSink implements AuditSink {
 
   writeEncoded(json: string, meta: EncodedEventMeta): void {
     try {
-      if (this.#closed || this.#tooBig(json) || BAD_MSG_ID.test(meta.id)) {
+      // An id no header can carry would fail every publish and block the spool behind it.
+      if (this.#closed || this.#tooBig(json) || typeof meta.id !== 'string' || BAD_MSG_ID.test(meta.id)) {
         this.#stats.dropped++
         return
       }
@@ -599,13 +600,14 @@ export class JetStreamAuditSink implements AuditSink {
     for (const line of lines) {
       try {
         const event = JSON.parse(line) as DecisionEvent
+        if (typeof event.decision_id !== 'string' || BAD_MSG_ID.test(event.decision_id)) throw new Error('no usable id')
         batch.push({
           id: event.decision_id,
           subject: auditSubject(this.#o.subjectPrefix, event),
           json: line,
         })
       } catch {
-        // A torn write from a crash: nothing to recover, count it as lost.
+        // A torn write from a crash, or no usable id: nothing to recover, count it as lost.
         batch.push({ id: '', subject: '', json: '' })
         corrupt++
       }

@@ -12,6 +12,7 @@ import {
   buildDecisionEvent,
   createAuditSink,
   encodeDecisionEvent,
+  DiskSpool,
   JetStreamAuditSink,
 } from '../../src/audit/index.js'
 import type { DecisionEvent } from '../../src/audit/index.js'
@@ -168,12 +169,14 @@ describe('JetStreamAuditSink', () => {
     s.writeEncoded(wideBig, meta('big'))
     s.writeEncoded(JSON.stringify({ pad: 'x'.repeat(1000) }), meta('big-2'))
     s.writeEncoded('{}', meta('bad\r\nNats-Expected-Stream: x'))
+    s.writeEncoded('{}', meta(undefined as never))
+    s.write({ ...event(), decision_id: 42 as never })
     s.writeEncoded('{"after":true}', meta('ok-3'))
     await s.flush()
     const msgs = await readStream()
     expect(msgs.map((m) => m.msgId)).toEqual(['ok-1', 'ok-2', 'ok-3'])
     expect(msgs.map((m) => m.json)).toEqual([ascii, wideOk, '{"after":true}'])
-    expect(s.stats()).toMatchObject({ published: 3, dropped: 3 })
+    expect(s.stats()).toMatchObject({ published: 3, dropped: 5 })
   })
 
   it('writes the Nats-Msg-Id header block byte for byte as the client does', () => {
@@ -317,6 +320,22 @@ describe('JetStreamAuditSink', () => {
     await vi.waitFor(() => expect(online.stats().replayed).toBe(12), { timeout: 10_000 })
     const ids = (await readStream()).map((m) => m.event.decision_id)
     expect(ids).toEqual(events.map((e) => e.decision_id))
+  })
+
+  it('skips spooled lines with no usable decision id on replay, counted as dropped', async () => {
+    const spoolDir = join(dir, 'odd-spool')
+    const spool = new DiskSpool(spoolDir, { maxBytes: 1 << 20, segmentBytes: 1 << 16 })
+    const good = [event(), event()]
+    spool.append(JSON.stringify(good[0]))
+    spool.append(JSON.stringify({ ...event(), decision_id: 7 }))
+    spool.append(JSON.stringify({ ...event(), decision_id: 'two\r\nlines' }))
+    spool.append(JSON.stringify(good[1]))
+    spool.close()
+    const s = sink({ spoolDir })
+    await s.ready()
+    await vi.waitFor(() => expect(s.stats()).toMatchObject({ replayed: 2, spoolPending: 0 }), { timeout: 10_000 })
+    expect(s.stats().dropped).toBe(2)
+    expect((await readStream()).map((m) => m.msgId)).toEqual(good.map((e) => e.decision_id))
   })
 
   it('closes promptly with an unreachable server and drops later writes, counted', async () => {
