@@ -1,8 +1,9 @@
 /**
  * The audit.v1 decision event (the JSON form of `verdict.audit.v1.DecisionEvent`, snake_case
  * field names as in the proto), the builder that masks the policy input before it is logged, and
- * the encoder that writes the same event's JSON directly for the decision path. Audit must never leak bearer credentials or personal claims, so token claims are masked by
- * default except a short safe list.
+ * the encoder that writes the same event's JSON directly for the decision path. Audit must never
+ * leak bearer credentials or personal claims, so token claims are masked by default except a
+ * short safe list.
  *
  * @module
  */
