@@ -208,7 +208,7 @@ export function buildDecisionEvent(record: DecisionRecord, mask: MaskOptions = {
 // never-mutated claims object on every request), the timestamp prefix per second, and the JSON
 // of the few strings that repeat on every decision (service, codes, revision, path).
 
-/** Characters JSON.stringify escapes (lone surrogates included, so any surrogate goes the slow way). */
+/** Characters JSON.stringify escapes (lone surrogates too, so any surrogate takes the slow way). */
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/
 
 /** `JSON.stringify(s)` for a string, without the call's fixed cost when nothing needs escaping. */
@@ -268,7 +268,8 @@ function subjectHead(claims: Readonly<Record<string, unknown>> | undefined): str
   if (typeof claims !== 'object' || claims === null) return NO_CLAIMS_SUBJECT
   let s = subjectCache.get(claims)
   if (s === undefined) {
-    s = `{"sub":${JSON.stringify(str(claims.sub))},"client_id":${JSON.stringify(str(claims.client_id))}`
+    const sub = JSON.stringify(str(claims.sub))
+    s = `{"sub":${sub},"client_id":${JSON.stringify(str(claims.client_id))}`
     subjectCache.set(claims, s)
   }
   return s
@@ -301,7 +302,11 @@ const TOKEN_FIRST = '{"token":0'
  * same order as maskInput's copy), and the cached masked claims are spliced in. The policy
  * input has the token first; anything else takes the object path, which defines the output.
  */
-function inputJson(input: unknown, mask: MaskOptions, restJson: string | undefined): string | undefined {
+function inputJson(
+  input: unknown,
+  mask: MaskOptions,
+  restJson: string | undefined,
+): string | undefined {
   if (!isObject(input)) return undefined
   const token = input.token
   if (
@@ -318,7 +323,8 @@ function inputJson(input: unknown, mask: MaskOptions, restJson: string | undefin
   const rest = JSON.stringify({ ...input, token: 0 })
   // JSON keys are unique, so a leading `"token":0` can only be the placeholder.
   if (!rest.startsWith(TOKEN_FIRST)) return JSON.stringify(maskInput(input, mask))
-  return `{"token":${maskedTokenJson(token, safeSet(mask.safeClaims))}${rest.slice(TOKEN_FIRST.length)}`
+  const masked = maskedTokenJson(token, safeSet(mask.safeClaims))
+  return `{"token":${masked}${rest.slice(TOKEN_FIRST.length)}`
 }
 
 function reasonsJson(reasons: readonly string[] | undefined): string {

@@ -312,11 +312,12 @@ export class JetStreamAuditSink implements AuditSink {
   writeEncoded(json: string, meta: EncodedEventMeta): void {
     try {
       // An id no header can carry would fail every publish and block the spool behind it.
-      if (this.#closed || this.#tooBig(json) || typeof meta.id !== 'string' || BAD_MSG_ID.test(meta.id)) {
+      const id = meta.id
+      if (this.#closed || this.#tooBig(json) || typeof id !== 'string' || BAD_MSG_ID.test(id)) {
         this.#stats.dropped++
         return
       }
-      const enc: Encoded = { id: meta.id, subject: this.#subject(meta.service, meta.allow), json }
+      const enc: Encoded = { id, subject: this.#subject(meta.service, meta.allow), json }
       if (this.#queue.length >= this.#o.maxQueue) {
         // Overload or outage: keep memory bounded. Move the queue first so order holds.
         const q = this.#queue
@@ -334,7 +335,8 @@ export class JetStreamAuditSink implements AuditSink {
   /** Whether the event exceeds `maxEventBytes`, measured without encoding it. */
   #tooBig(json: string): boolean {
     const max = this.#o.maxEventBytes
-    // UTF-8 takes 1 to 3 bytes per UTF-16 unit (4 per surrogate pair), so the length settles most cases.
+    // UTF-8 takes 1 to 3 bytes per UTF-16 unit (4 per surrogate pair): the length settles most
+    // cases without a scan.
     if (json.length * 3 <= max) return false
     if (json.length > max) return true
     return Buffer.byteLength(json) > max
@@ -600,7 +602,9 @@ export class JetStreamAuditSink implements AuditSink {
     for (const line of lines) {
       try {
         const event = JSON.parse(line) as DecisionEvent
-        if (typeof event.decision_id !== 'string' || BAD_MSG_ID.test(event.decision_id)) throw new Error('no usable id')
+        if (typeof event.decision_id !== 'string' || BAD_MSG_ID.test(event.decision_id)) {
+          throw new Error('no usable id')
+        }
         batch.push({
           id: event.decision_id,
           subject: auditSubject(this.#o.subjectPrefix, event),
