@@ -76,6 +76,7 @@ try {
       latencyMs: record.latencyMs,
       path: record.path,
       input: record.input,
+      inputRestJson: record.inputRestJson,
     })
     events++
     eventBytes += json.length

@@ -90,6 +90,7 @@ export async function startSidecar(config: ServeConfig, logger: Logger = createL
       latencyMs: record.latencyMs,
       path: record.path,
       input: record.input,
+      inputRestJson: record.inputRestJson,
     }, mask)
     audit.writeEncoded(json, { id: record.decisionId, allow: record.allow, service })
   }

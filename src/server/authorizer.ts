@@ -92,6 +92,11 @@ export interface DecisionRecord {
   timestamp: Date
   /** The policy input (absent when the token did not verify). */
   input: PolicyInput | undefined
+  /**
+   * The JSON of `input` without its token (`{"subject":…,"action":…,"resource":…,"context":…}`),
+   * as made for the engine, so audit can reuse it instead of serialising the input again.
+   */
+  inputRestJson: string | undefined
   /** Verified claims, if any. */
   claims: Record<string, unknown> | undefined
   subject: { type: string; id: string }
@@ -243,6 +248,7 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
     const context = item.context ?? EMPTY
     let decision: Decision
     let input: PolicyInput | undefined
+    let rest: string | undefined
     if (!token.ok) {
       decision = { allow: false, code: token.code, reasons: [token.reason] }
     } else if (item.action === '') {
@@ -262,7 +268,7 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
     } else {
       input = { token: token.claims, subject, action: item.action, resource, context }
       // The input's JSON from parts: the claims' JSON is made once per token, the rest per call.
-      const rest = JSON.stringify({ subject, action: item.action, resource, context })
+      rest = JSON.stringify({ subject, action: item.action, resource, context })
       decision = active.engine.evaluateJson(`{"token":${claimsJson(token.claims)},${rest.slice(1)}`)
       if (decision.error !== undefined) {
         logger.warn('policy evaluation failed', { decision_id: decisionId, error: decision.error })
@@ -284,6 +290,7 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
           decisionId,
           timestamp: new Date(),
           input,
+          inputRestJson: rest,
           claims,
           subject: { type: subject.type, id: subject.id },
           action: item.action,

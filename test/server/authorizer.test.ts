@@ -85,6 +85,9 @@ describe('authorizer', () => {
       const direct = policy.current!.engine.evaluate(input)
       expect(res).toMatchObject({ allow: direct.allow, reasons: direct.reasons, code: DecisionCode[direct.code] })
       expect(input.resource.id).toBe(resource.id)
+      // What audit splices the masked claims into: the same input, without the token.
+      const { token: _token, ...rest } = input
+      expect(JSON.parse(records[0]!.inputRestJson!)).toEqual(rest)
     }
   })
 
