@@ -16,12 +16,13 @@ import {
   JetStreamAuditSink,
 } from '../../src/audit/index.js'
 import type { DecisionEvent } from '../../src/audit/index.js'
-import { msgIdBlock } from '../../src/audit/jetstream-sink.js'
+import { AckCollector, msgIdBlock, orderedStore } from '../../src/audit/jetstream-sink.js'
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js'
 
 let server: NatsServerHandle
 let dir: string
 const sinks: JetStreamAuditSink[] = []
+let spools = 0
 let n = 0
 
 function event(allow = true, service = 'orders-api'): DecisionEvent {
@@ -41,7 +42,8 @@ function event(allow = true, service = 'orders-api'): DecisionEvent {
 function sink(over: Partial<ConstructorParameters<typeof JetStreamAuditSink>[0]> = {}) {
   const s = new JetStreamAuditSink({
     servers: server.url,
-    spoolDir: join(dir, `spool-${sinks.length}`),
+    // A fresh spool per sink: a spool an earlier test left behind would be replayed here.
+    spoolDir: join(dir, `spool-${++spools}`),
     publishTimeoutMs: 1000,
     retryDelayMs: 100,
     ...over,
@@ -209,7 +211,8 @@ describe('JetStreamAuditSink', () => {
   })
 
   it('lets the stream drop a second event with the same decision id', async () => {
-    const s = sink()
+    // Per-event acks: only they tell which events of a batch were duplicates.
+    const s = sink({ acks: 'each' })
     await s.ready()
     const e = event()
     s.write(e)
@@ -356,6 +359,48 @@ describe('JetStreamAuditSink', () => {
     cyclic.input.self = cyclic.input
     expect(() => s.write(cyclic)).not.toThrow()
     expect(s.stats().dropped).toBe(1)
+  })
+})
+
+describe('batch acks', () => {
+  it('trusts a batch tail only on a one-replica stream that discards old messages', () => {
+    expect(orderedStore({}, 1024)).toBe(true)
+    expect(orderedStore({ num_replicas: 1, discard: DiscardPolicy.Old, max_msg_size: -1 }, 1024)).toBe(true)
+    expect(orderedStore({ num_replicas: 3 }, 1024)).toBe(false)
+    expect(orderedStore({ discard: DiscardPolicy.New }, 1024)).toBe(false)
+    expect(orderedStore({ discard_new_per_subject: true }, 1024)).toBe(false)
+    expect(orderedStore({ max_msg_size: 512 }, 1024)).toBe(false)
+    expect(orderedStore({ max_msg_size: 4096 }, 1024)).toBe(true)
+  })
+
+  it('asks for one ack per batch on its own stream, for every event on a discard-new stream', async () => {
+    const spy = vi.spyOn(AckCollector.prototype, 'publish')
+    const nc = await connect({ servers: server.url })
+    const jsm = await jetstreamManager(nc)
+    await jsm.streams.add({ name: 'AUDIT_STRICT', subjects: ['strict.audit.>'], discard: DiscardPolicy.New })
+    try {
+      const own = sink({ publishWindow: 8 })
+      const strict = sink({ stream: 'AUDIT_STRICT', subjectPrefix: 'strict.audit', publishWindow: 8 })
+      await Promise.all([own.ready(), strict.ready()])
+      const a = Array.from({ length: 20 }, () => event())
+      const b = Array.from({ length: 20 }, () => event())
+      for (const e of a) own.write(e)
+      for (const e of b) strict.write(e)
+      await Promise.all([own.flush(), strict.flush()])
+      const tailOnly = (ids: string[]) =>
+        spy.mock.calls.filter(([batch]) => ids.includes(batch[0]!.id)).map((call) => call[2])
+      expect(tailOnly(a.map((e) => e.decision_id))).toEqual([true, true, true])
+      expect(tailOnly(b.map((e) => e.decision_id))).toEqual([false, false, false])
+      const ids = new Set(a.map((e) => e.decision_id))
+      // The shared stream may still hold a slow earlier test's events: look at ours, in order.
+      expect((await readStream()).map((m) => m.msgId).filter((id) => ids.has(id!))).toEqual([...ids])
+      expect((await readStream('AUDIT_STRICT')).map((m) => m.msgId)).toEqual(b.map((e) => e.decision_id))
+      expect(own.stats()).toMatchObject({ published: 20, dropped: 0 })
+    } finally {
+      spy.mockRestore()
+      await jsm.streams.delete('AUDIT_STRICT').catch(() => {})
+      await nc.close()
+    }
   })
 })
 
