@@ -42,4 +42,16 @@ describe('ExpiringLru', () => {
     expect(lru.get('cold899')).toBeUndefined()
     expect(lru.get('cold999')).toBe(999)
   })
+
+  it('tells apart long keys that end alike: a miss, never the other key\'s value', () => {
+    const lru = new ExpiringLru<string>(10, () => 0)
+    const tail = 'x'.repeat(100)
+    lru.set(`a.${tail}`, 'A', 1)
+    expect(lru.get(`b.${tail}`)).toBeUndefined()
+    expect(lru.get(`a.${tail}`)).toBe('A')
+    // The later of two such keys takes the slot; the earlier is then a miss.
+    lru.set(`b.${tail}`, 'B', 1)
+    expect(lru.get(`b.${tail}`)).toBe('B')
+    expect(lru.get(`a.${tail}`)).toBeUndefined()
+  })
 })
