@@ -10,7 +10,8 @@
  * echo,verdict,...` (measure only these: echo, verdict, verdict-unix, echo-unix, cerbos),
  * `--concurrency 1,16` (only these levels), `--tokens cached` (only these token modes),
  * `--profile <dir>` (V8 CPU profile of each Node server process, written when it stops),
- * `--node-args '<flags>'` (extra Node flags for the Node servers, e.g. GC settings to compare).
+ * `--node-args '<flags>'` (extra Node flags for the Node servers, e.g. GC settings to compare),
+ * `--warmup <ms>` (unmeasured load before a target's first phase; default 5000).
  *
  * @module
  */
@@ -70,8 +71,12 @@ const FULL: Settings = {
   durationMs: 4000,
   firstSight: { 1: 2500, 16: 5000, 64: 6000 },
   cachedMax: 100_000,
-  warmupMs: 1000,
-  warmupMax: 4000,
+  // Long enough for V8 to finish optimising the hot paths: after 1 s, TurboFan was still
+  // compiling on the worker threads and the main thread ran baseline code (perf), which a
+  // sidecar running for days never does. Verdict has more JS on its path than the echo floor,
+  // so a short warm-up penalised it more.
+  warmupMs: 5000,
+  warmupMax: 30_000,
 }
 
 const SMOKE: Settings = {
@@ -292,6 +297,7 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
       tokens: { type: 'string' },
       profile: { type: 'string' },
       'node-args': { type: 'string' },
+      warmup: { type: 'string' },
     },
   })
   const smoke = values.smoke === true
@@ -304,6 +310,7 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
   }
   if (values.workers !== undefined) s.workers = positive('workers', values.workers)
   if (values.duration !== undefined) s.durationMs = positive('duration', values.duration)
+  if (values.warmup !== undefined) s.warmupMs = positive('warmup', values.warmup)
   if (values.concurrency !== undefined)
     s.concurrencies = values.concurrency.split(',').map((c) => positive('concurrency', c.trim()))
   const tokenFilter = values.tokens === undefined ? undefined : new Set(values.tokens.split(',').map((t) => t.trim()))
