@@ -19,7 +19,11 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 export interface LimitsOptions {
   /** Example: `16384`. */
   maxTokenBytes: number
-  /** Example: `65536`. */
+  /**
+   * Size of a decision's free-form parts together: resource properties, subject properties and
+   * context, as protobuf-encoded in the request (their JSON size for callers without a wire
+   * size). Example: `65536`.
+   */
   maxPropertiesBytes: number
   /** Example: `1000`. */
   maxBatchItems: number
