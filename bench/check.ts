@@ -18,7 +18,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { encodeDecisionEvent } from '../src/audit/index.js'
+import { encodeDecision } from '../src/cli/serve.js'
 import { compile } from '../src/compiler/index.js'
 import { createHostBuiltins, PolicyEngine } from '../src/engine/index.js'
 import { DecisionCode } from '../src/gen/verdict/v1/authorizer_pb.js'
@@ -59,25 +59,9 @@ try {
   let events = 0
   let eventBytes = 0
   const service = 'bench'
-  // What `verdict serve` does per decision (src/cli/serve.ts), into a sink that only counts.
+  // What `verdict serve` does per decision, into a sink that only counts.
   const audit = (record: DecisionRecord): void => {
-    const json = encodeDecisionEvent({
-      decisionId: record.decisionId,
-      timestamp: record.timestamp,
-      service,
-      claims: record.claims,
-      subject: record.subject,
-      action: record.action,
-      resource: record.resource,
-      allow: record.allow,
-      code: record.code,
-      reasons: record.reasons,
-      policyRevision: record.revision,
-      latencyMs: record.latencyMs,
-      path: record.path,
-      input: record.input,
-      inputRestJson: record.inputRestJson,
-    })
+    const json = encodeDecision(record, service, {})
     events++
     eventBytes += json.length
   }

@@ -6,7 +6,7 @@
  */
 
 import { createAuditSink, encodeDecisionEvent } from '../audit/index.js'
-import type { AuditSink } from '../audit/index.js'
+import type { AuditSink, MaskOptions } from '../audit/index.js'
 import { loadBundle } from '../bundle/index.js'
 import type { ServeConfig } from '../config/index.js'
 import { createHostBuiltins, PolicyEngine } from '../engine/index.js'
@@ -54,6 +54,35 @@ export async function loadPolicy(config: ServeConfig): Promise<{ engine: PolicyE
 }
 
 /**
+ * One decision's audit event as JSON: the authorizer's record in the audit.v1 shape, masked.
+ *
+ * @example
+ * sink.writeEncoded(encodeDecision(record, 'trades-api', {}), { id: record.decisionId, allow: record.allow, service: 'trades-api' })
+ */
+export function encodeDecision(record: DecisionRecord, service: string, mask: MaskOptions): string {
+  return encodeDecisionEvent(
+    {
+      decisionId: record.decisionId,
+      timestamp: record.timestamp,
+      service,
+      claims: record.claims,
+      subject: record.subject,
+      action: record.action,
+      resource: record.resource,
+      allow: record.allow,
+      code: record.code,
+      reasons: record.reasons,
+      policyRevision: record.revision,
+      latencyMs: record.latencyMs,
+      path: record.path,
+      input: record.input,
+      inputRestJson: record.inputRestJson,
+    },
+    mask,
+  )
+}
+
+/**
  * Starts the sidecar from a resolved configuration.
  *
  * @example
@@ -75,24 +104,7 @@ export async function startSidecar(config: ServeConfig, logger: Logger = createL
   const service = config.service
   // Encoded straight to JSON (no event object); the sink routes by the fields it is handed.
   const onDecision = (record: DecisionRecord): void => {
-    const json = encodeDecisionEvent({
-      decisionId: record.decisionId,
-      timestamp: record.timestamp,
-      service,
-      claims: record.claims,
-      subject: record.subject,
-      action: record.action,
-      resource: record.resource,
-      allow: record.allow,
-      code: record.code,
-      reasons: record.reasons,
-      policyRevision: record.revision,
-      latencyMs: record.latencyMs,
-      path: record.path,
-      input: record.input,
-      inputRestJson: record.inputRestJson,
-    }, mask)
-    audit.writeEncoded(json, { id: record.decisionId, allow: record.allow, service })
+    audit.writeEncoded(encodeDecision(record, service, mask), { id: record.decisionId, allow: record.allow, service })
   }
   const authorizer = createAuthorizer({ verifier, policy, limits: config.limits, logger, onDecision })
 

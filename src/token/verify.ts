@@ -461,20 +461,32 @@ export function createTokenVerifier(input: TokenOptions): TokenVerifier {
       }
       // Before anything else looks at it: a huge token must cost us nothing.
       if (token.length > options.maxTokenBytes) throw err(TokenErrorCode.TOO_LARGE, 'token too large')
-      let out = cache.get(token)
-      if (out) {
-        cacheHits++
-        // A changed key set clears the cache; make sure a due check actually happens.
-        issuers.get(out.issuer)?.keys.poll()
-      } else out = await verifyUncached(token)
+      const hit = cache.get(token)
+      if (hit) return served(hit, call)
+      const out = await verifyUncached(token)
       checkScopes(out, call?.requiredScopes)
       verified++
       return out
     } catch (e) {
-      const te = e instanceof TokenError ? e : mapJoseError(e)
-      failures[te.code] = (failures[te.code] ?? 0) + 1
-      throw te
+      throw failed(e)
     }
+  }
+
+  /** Counts a failure and returns it as a TokenError. */
+  const failed = (e: unknown): TokenError => {
+    const te = e instanceof TokenError ? e : mapJoseError(e)
+    failures[te.code] = (failures[te.code] ?? 0) + 1
+    return te
+  }
+
+  /** A cache hit: the per-call scope check and the counts; a scope failure is thrown for the caller to count. */
+  const served = (out: VerifiedToken, call: VerifyCallOptions | undefined): VerifiedToken => {
+    cacheHits++
+    // A changed key set clears the cache; make sure a due check actually happens.
+    issuers.get(out.issuer)?.keys.poll()
+    checkScopes(out, call?.requiredScopes)
+    verified++
+    return out
   }
 
   const verifyCached = (token: string, call?: VerifyCallOptions): VerifiedToken | undefined => {
@@ -482,15 +494,9 @@ export function createTokenVerifier(input: TokenOptions): TokenVerifier {
     const out = cache.get(token)
     if (out === undefined) return undefined
     try {
-      cacheHits++
-      issuers.get(out.issuer)?.keys.poll()
-      checkScopes(out, call?.requiredScopes)
-      verified++
-      return out
+      return served(out, call)
     } catch (e) {
-      const te = e instanceof TokenError ? e : mapJoseError(e)
-      failures[te.code] = (failures[te.code] ?? 0) + 1
-      throw te
+      throw failed(e)
     }
   }
 
