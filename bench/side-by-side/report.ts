@@ -17,6 +17,8 @@ export interface PhaseReport {
   target: string
   tokens: TokenMode
   concurrency: number
+  /** 1-based round of a `--rounds` run. */
+  round: number
   sent: number
   ok: number
   wrong: number
@@ -42,6 +44,7 @@ export interface RatioReport {
   baseline: string
   tokens: TokenMode
   concurrency: number
+  round: number
   /** Verdict throughput / baseline throughput (above 1: Verdict is faster). */
   rps: number
   /** Verdict latency / baseline latency (above 1: Verdict is slower). */
@@ -86,6 +89,8 @@ export interface BenchReport {
   probes: ProbeReport[]
   audit: AuditReport[]
   ratios: RatioReport[]
+  /** {@link ratios} over the rounds: median and range per cell. */
+  ratioSummary: RatioSummary[]
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -96,7 +101,7 @@ function percentile(sorted: Float64Array, p: number): number {
 
 /** Merges the workers' results of one phase with the server's CPU time over it. */
 export function summarize(
-  cell: { target: string; tokens: TokenMode; concurrency: number },
+  cell: { target: string; tokens: TokenMode; concurrency: number; round: number },
   results: WorkerResult[],
   serverCpuMs: number,
   auditCpuMs?: number,
@@ -144,6 +149,7 @@ export function ratios(phases: PhaseReport[]): RatioReport[] {
         const b = phases.find(
           (p) =>
             p.target === baseline &&
+            p.round === v.round &&
             p.concurrency === v.concurrency &&
             (p.tokens === v.tokens || p.tokens === TokenMode.NONE),
         )
@@ -153,6 +159,7 @@ export function ratios(phases: PhaseReport[]): RatioReport[] {
           baseline,
           tokens: v.tokens,
           concurrency: v.concurrency,
+          round: v.round,
           rps: v.rps / b.rps,
           p50: v.p50Ms / b.p50Ms,
           p99: v.p99Ms / b.p99Ms,
@@ -167,6 +174,64 @@ export function ratios(phases: PhaseReport[]): RatioReport[] {
 const f = (n: number, digits = 2): string => (Number.isFinite(n) ? n.toFixed(digits) : '–')
 
 /** Renders the report as Markdown. */
+/** One ratio over the rounds of a run: median, lowest and highest. */
+export interface Spread {
+  median: number
+  min: number
+  max: number
+}
+
+/** A ratio cell summarised over rounds. */
+export interface RatioSummary {
+  target: string
+  baseline: string
+  tokens: TokenMode
+  concurrency: number
+  rps: Spread
+  p50: Spread
+  p99: Spread
+  cpu: Spread
+}
+
+function spreadOf(xs: number[]): Spread {
+  const s = [...xs].sort((a, b) => a - b)
+  const mid = s.length >> 1
+  const median = s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
+  return { median, min: s[0]!, max: s[s.length - 1]! }
+}
+
+/** Groups per-round ratios by cell, in first-seen order, into median and range. */
+export function summarizeRatios(rs: RatioReport[]): RatioSummary[] {
+  const cells = new Map<string, RatioReport[]>()
+  for (const x of rs) {
+    const key = `${x.target}|${x.baseline}|${x.tokens}|${x.concurrency}`
+    cells.set(key, [...(cells.get(key) ?? []), x])
+  }
+  return [...cells.values()].map((xs) => ({
+    target: xs[0]!.target,
+    baseline: xs[0]!.baseline,
+    tokens: xs[0]!.tokens,
+    concurrency: xs[0]!.concurrency,
+    rps: spreadOf(xs.map((x) => x.rps)),
+    p50: spreadOf(xs.map((x) => x.p50)),
+    p99: spreadOf(xs.map((x) => x.p99)),
+    cpu: spreadOf(xs.map((x) => x.cpu)),
+  }))
+}
+
+const spread = (x: Spread): string => (x.min === x.max ? f(x.median) : `${f(x.median)} (${f(x.min)}–${f(x.max)})`)
+
+/** Sums pairs of counts per key, in first-seen order. */
+function sumBy<T>(items: T[], key: (t: T) => string, counts: (t: T) => [number, number]): Map<string, [number, number]> {
+  const out = new Map<string, [number, number]>()
+  for (const t of items) {
+    const [a, b] = counts(t)
+    const [x, y] = out.get(key(t)) ?? [0, 0]
+    out.set(key(t), [x + a, y + b])
+  }
+  return out
+}
+
 export function toMarkdown(r: BenchReport): string {
   const lines: string[] = []
   lines.push(`# Side-by-side benchmark (${r.mode})`, '')
@@ -176,13 +241,15 @@ export function toMarkdown(r: BenchReport): string {
     '',
   )
   lines.push(`> ${r.machine.note}`, '')
+  const rounds = Math.max(1, ...r.phases.map((p) => p.round))
+  const roundCol = rounds > 1 ? ' round |' : ''
   lines.push(
-    '| target | tokens | conc | sent | wrong | errors | req/s | p50 ms | p90 ms | p99 ms | server CPU µs/req | NATS CPU µs/req |',
+    `|${roundCol} target | tokens | conc | sent | wrong | errors | req/s | p50 ms | p90 ms | p99 ms | server CPU µs/req | NATS CPU µs/req |`,
   )
-  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+  lines.push(`|${rounds > 1 ? ' ---: |' : ''} --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`)
   for (const p of r.phases) {
     lines.push(
-      `| ${p.target} | ${p.tokens} | ${p.concurrency} | ${p.sent} | ${p.wrong} | ${p.errors} | ${f(p.rps, 0)} | ${f(p.p50Ms, 3)} | ${f(p.p90Ms, 3)} | ${f(p.p99Ms, 3)} | ${f(p.cpuUsPerReq, 0)} | ${p.auditCpuUsPerReq === undefined ? '' : f(p.auditCpuUsPerReq, 0)} |`,
+      `|${rounds > 1 ? ` ${p.round} |` : ''} ${p.target} | ${p.tokens} | ${p.concurrency} | ${p.sent} | ${p.wrong} | ${p.errors} | ${f(p.rps, 0)} | ${f(p.p50Ms, 3)} | ${f(p.p90Ms, 3)} | ${f(p.p99Ms, 3)} | ${f(p.cpuUsPerReq, 0)} | ${p.auditCpuUsPerReq === undefined ? '' : f(p.auditCpuUsPerReq, 0)} |`,
     )
   }
   lines.push(
@@ -192,23 +259,30 @@ export function toMarkdown(r: BenchReport): string {
   lines.push('', '## Ratios: Verdict / baseline', '')
   lines.push(
     'Throughput above 1 means Verdict answers more per second; latency and CPU above 1 mean Verdict is slower or costlier.',
+    rounds > 1
+      ? `Each ratio is taken within one round (same-round baseline) and shown as the median of the ${rounds} rounds, with their range.`
+      : '',
     '',
   )
   lines.push(
     '| verdict | baseline | tokens | conc | req/s ratio | p50 ratio | p99 ratio | CPU/req ratio |',
   )
   lines.push('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |')
-  for (const x of r.ratios) {
+  for (const x of summarizeRatios(r.ratios)) {
     lines.push(
-      `| ${x.target} | ${x.baseline} | ${x.tokens} | ${x.concurrency} | ${f(x.rps)} | ${f(x.p50)} | ${f(x.p99)} | ${f(x.cpu)} |`,
+      `| ${x.target} | ${x.baseline} | ${x.tokens} | ${x.concurrency} | ${spread(x.rps)} | ${spread(x.p50)} | ${spread(x.p99)} | ${spread(x.cpu)} |`,
     )
   }
   if (r.probes.length > 0) {
-    const list = r.probes.map((p) => `${p.target} rejected ${p.rejected}/${p.forged}`).join(', ')
+    const list = [...sumBy(r.probes, (p) => p.target, (p) => [p.rejected, p.forged])]
+      .map(([t, [rejected, forged]]) => `${t} rejected ${rejected}/${forged}`)
+      .join(', ')
     lines.push('', `Forged-token probe (untrusted key, trusted kid): ${list}.`)
   }
   if (r.audit.length > 0) {
-    const list = r.audit.map((a) => `${a.target} ${a.events}/${a.decisions}`).join(', ')
+    const list = [...sumBy(r.audit, (a) => a.target, (a) => [a.events, a.decisions])]
+      .map(([t, [events, decisions]]) => `${t} ${events}/${decisions}`)
+      .join(', ')
     lines.push('', `Audit events in JetStream / decisions made: ${list}.`)
   }
   const bad = r.phases.filter((p) => p.wrong > 0 || p.errors > 0)

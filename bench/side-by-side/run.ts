@@ -11,7 +11,9 @@
  * `--concurrency 1,16` (only these levels), `--tokens cached` (only these token modes),
  * `--profile <dir>` (V8 CPU profile of each Node server process, written when it stops),
  * `--node-args '<flags>'` (extra Node flags for the Node servers, e.g. GC settings to compare),
- * `--warmup <ms>` (unmeasured load before a target's first phase; default 5000).
+ * `--warmup <ms>` (unmeasured load before a target's first phase; default 5000), `--rounds <n>`
+ * (measure every target n times, interleaved; ratios are taken within a round and summarised
+ * as median and range, which holds up better on a busy machine than one run).
  *
  * @module
  */
@@ -36,7 +38,7 @@ import {
 } from './fixtures.js'
 import type { BenchIssuer, BenchRequest } from './fixtures.js'
 import type { WorkerCommand, WorkerReply, WorkerResult } from './load-worker.js'
-import { TokenMode, ratios, summarize, toMarkdown } from './report.js'
+import { TokenMode, ratios, summarize, summarizeRatios, toMarkdown } from './report.js'
 import type { AuditReport, BenchReport, PhaseReport, ProbeReport } from './report.js'
 import {
   CERBOS_BIN,
@@ -63,6 +65,8 @@ interface Settings {
   /** Unmeasured calls before a target's first phase (JIT, connections, caches). */
   warmupMs: number
   warmupMax: number
+  /** Times the whole target sequence is measured; each round restarts every server. */
+  rounds: number
 }
 
 const FULL: Settings = {
@@ -77,6 +81,7 @@ const FULL: Settings = {
   // so a short warm-up penalised it more.
   warmupMs: 5000,
   warmupMax: 30_000,
+  rounds: 1,
 }
 
 const SMOKE: Settings = {
@@ -87,6 +92,7 @@ const SMOKE: Settings = {
   cachedMax: 200,
   warmupMs: 200,
   warmupMax: 100,
+  rounds: 1,
 }
 
 /** The sidecar's default audit stream (src/audit). */
@@ -214,6 +220,7 @@ async function measureTarget(
   },
   phases: PhaseReport[],
   probes: ProbeReport[],
+  round: number,
   auxCpuMs?: () => number,
 ): Promise<number> {
   const server = await plan.start()
@@ -250,7 +257,7 @@ async function measureTarget(
         const cpu = server.cpuMs() - before
         const auxCpu = auxBefore === undefined ? undefined : auxCpuMs!() - auxBefore
         const p = summarize(
-          { target: plan.label, tokens: mode, concurrency: c },
+          { target: plan.label, tokens: mode, concurrency: c, round },
           results,
           cpu,
           auxCpu,
@@ -298,6 +305,7 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
       profile: { type: 'string' },
       'node-args': { type: 'string' },
       warmup: { type: 'string' },
+      rounds: { type: 'string' },
     },
   })
   const smoke = values.smoke === true
@@ -311,6 +319,7 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
   if (values.workers !== undefined) s.workers = positive('workers', values.workers)
   if (values.duration !== undefined) s.durationMs = positive('duration', values.duration)
   if (values.warmup !== undefined) s.warmupMs = positive('warmup', values.warmup)
+  if (values.rounds !== undefined) s.rounds = positive('rounds', values.rounds)
   if (values.concurrency !== undefined)
     s.concurrencies = values.concurrency.split(',').map((c) => positive('concurrency', c.trim()))
   const tokenFilter = values.tokens === undefined ? undefined : new Set(values.tokens.split(',').map((t) => t.trim()))
@@ -420,35 +429,40 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
       })
     }
 
-    for (const plan of plans) {
-      if (only && !only.has(plan.label)) continue
-      if (plan.when && !plan.when()) continue
-      log(`measuring ${plan.label}`)
-      try {
-        const before =
-          plan.kind === TargetKind.VERDICT ? Math.max(0, await auditEvents(nats.url)) : 0
-        const decisions = await measureTarget(
-          plan,
-          s,
-          tokens,
-          phases,
-          probes,
-          plan.kind === TargetKind.VERDICT && natsPid !== undefined
-            ? () => processCpuMs(natsPid)
-            : undefined,
-        )
-        if (plan.kind === TargetKind.VERDICT) {
-          audit.push({
-            target: plan.label,
-            decisions,
-            events: (await auditEvents(nats.url)) - before,
-          })
+    // Rounds interleave the targets (echo, Verdict, Cerbos, echo, ...), so a slow spell of the
+    // machine lands on all of them rather than on one target's whole measurement.
+    for (let round = 1; round <= s.rounds; round++) {
+      for (const plan of plans) {
+        if (only && !only.has(plan.label)) continue
+        if (plan.when && !plan.when()) continue
+        log(`measuring ${plan.label}${s.rounds > 1 ? ` (round ${round} of ${s.rounds})` : ''}`)
+        try {
+          const before =
+            plan.kind === TargetKind.VERDICT ? Math.max(0, await auditEvents(nats.url)) : 0
+          const decisions = await measureTarget(
+            plan,
+            s,
+            tokens,
+            phases,
+            probes,
+            round,
+            plan.kind === TargetKind.VERDICT && natsPid !== undefined
+              ? () => processCpuMs(natsPid)
+              : undefined,
+          )
+          if (plan.kind === TargetKind.VERDICT) {
+            audit.push({
+              target: plan.label,
+              decisions,
+              events: (await auditEvents(nats.url)) - before,
+            })
+          }
+        } catch (err) {
+          const reason =
+            err instanceof Error ? err.message.split('\n')[0]!.slice(0, 300) : String(err)
+          skipped.push({ target: plan.label, reason })
+          log(`${plan.label} not measured: ${reason}`)
         }
-      } catch (err) {
-        const reason =
-          err instanceof Error ? err.message.split('\n')[0]!.slice(0, 300) : String(err)
-        skipped.push({ target: plan.label, reason })
-        log(`${plan.label} not measured: ${reason}`)
       }
     }
   } finally {
@@ -477,7 +491,9 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
     probes,
     audit,
     ratios: ratios(phases),
+    ratioSummary: [],
   }
+  report.ratioSummary = summarizeRatios(report.ratios)
   const md = toMarkdown(report)
   await mkdir(outDir, { recursive: true })
   await writeFile(join(outDir, 'latest.md'), md)
