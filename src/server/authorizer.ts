@@ -225,11 +225,15 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
     return verifier.verify(token).then(tokenOk, tokenFailure)
   }
 
+  /**
+   * One decision. `measured` is the decoder's size of all the decision's Struct fields (item and
+   * subject), or undefined when the request did not come off the wire.
+   */
   function decide(
     item: BatchItemIn,
     token: TokenOutcome,
     subjectIn: EntityIn | undefined,
-    subjectBytes: number | undefined,
+    measured: number | undefined,
     started: number,
   ): CheckResult {
     const decisionId = uuidv7()
@@ -254,9 +258,7 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
     } else if (item.action === '') {
       decision = { allow: false, code: 'REQUEST_INVALID', reasons: ['request_invalid: action is required'] }
     } else if (
-      (item.structBytes !== undefined && subjectBytes !== undefined
-        ? item.structBytes + subjectBytes
-        : structBytesOf(item, subjectIn)) > limits.maxPropertiesBytes
+      (measured ?? structBytesOf(item, subjectIn)) > limits.maxPropertiesBytes
     ) {
       decision = {
         allow: false,
@@ -310,24 +312,30 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
     return response
   }
 
-  const subjectBytesOf = (request: CheckIn | BatchCheckIn): number | undefined =>
-    request.structBytes === undefined ? undefined : 0
-
   function batch(request: BatchCheckIn, token: TokenOutcome, started: number): BatchCheckResult {
     const subjectBytes = request.structBytes
     return {
-      results: request.items.map((item) => decide(item, token, request.subject, subjectBytes, started)),
+      results: request.items.map((item) =>
+        decide(
+          item,
+          token,
+          request.subject,
+          // An item's size plus the shared subject's: both measured, or neither is used.
+          item.structBytes === undefined || subjectBytes === undefined ? undefined : item.structBytes + subjectBytes,
+          started,
+        ),
+      ),
     }
   }
 
   return {
     check(request) {
       const started = performance.now()
-      // A Check's structBytes covers its subject too: count it once, on the item side.
+      // A Check's structBytes already covers its subject.
       const now = tokenNow(request.token)
-      if (now !== undefined) return decide(request, now, request.subject, subjectBytesOf(request), started)
+      if (now !== undefined) return decide(request, now, request.subject, request.structBytes, started)
       return verifyToken(request.token).then((token) =>
-        decide(request, token, request.subject, subjectBytesOf(request), started),
+        decide(request, token, request.subject, request.structBytes, started),
       )
     },
     batchCheck(request) {
