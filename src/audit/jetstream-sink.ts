@@ -10,6 +10,7 @@ import { jetstreamManager, DiscardPolicy, RetentionPolicy, StorageType } from '@
 import type { JetStreamManager, StreamConfig } from '@nats-io/jetstream'
 import { connect, createInbox, MsgHdrsImpl, nanos } from '@nats-io/transport-node'
 import type { Msg, NatsConnection } from '@nats-io/transport-node'
+import { utf8Exceeds } from '../util/utf8.js'
 import { auditSubject, type DecisionEvent } from './event.js'
 import type { AuditSink, AuditStats, EncodedEventMeta } from './sink.js'
 import { DiskSpool } from './spool.js'
@@ -386,12 +387,7 @@ export class JetStreamAuditSink implements AuditSink {
 
   /** Whether the event exceeds `maxEventBytes`, measured without encoding it. */
   #tooBig(json: string): boolean {
-    const max = this.#o.maxEventBytes
-    // UTF-8 takes 1 to 3 bytes per UTF-16 unit (4 per surrogate pair): the length settles most
-    // cases without a scan.
-    if (json.length * 3 <= max) return false
-    if (json.length > max) return true
-    return Buffer.byteLength(json) > max
+    return utf8Exceeds(json, this.#o.maxEventBytes)
   }
 
   // A sidecar has one service name: its two subjects are built once, not per event.

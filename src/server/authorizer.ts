@@ -11,6 +11,7 @@ import type { Decision, DecisionCode as DecisionCodeName } from '../engine/index
 import { DecisionCode as DecisionCodeNames } from '../engine/index.js'
 import { DecisionCode } from '../gen/verdict/v1/authorizer_pb.js'
 import { PdpError } from '../util/errors.js'
+import { utf8Exceeds } from '../util/utf8.js'
 import type { Logger } from './logger.js'
 import type { LimitsOptions } from './options.js'
 import type { PolicyHolder } from './policy-holder.js'
@@ -208,8 +209,7 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
   /** The outcome when it needs no waiting (no token, too large, cached); otherwise undefined. */
   function tokenNow(token: string): TokenOutcome | undefined {
     if (token === '') return { ok: false, code: 'TOKEN_MISSING', reason: 'token_missing: no token' }
-    // UTF-8 takes at most 3 bytes per UTF-16 unit: only a long token needs its bytes counted.
-    if (token.length * 3 > limits.maxTokenBytes && byteLength(token) > limits.maxTokenBytes) {
+    if (utf8Exceeds(token, limits.maxTokenBytes)) {
       return { ok: false, code: 'TOKEN_TOO_LARGE', reason: `token_too_large: over ${limits.maxTokenBytes} bytes` }
     }
     if (verifier.verifyCached === undefined) return undefined
