@@ -147,6 +147,15 @@ function maskPointer(root: Record<string, unknown>, pointer: string, owned: Set<
   }
 }
 
+/** The claims with every one not in `safe` replaced by {@link MASKED}, as a new object. */
+function maskClaims(claims: Record<string, unknown>, safe: ReadonlySet<string>): Record<string, unknown> {
+  const masked: Record<string, unknown> = {}
+  for (const k in claims) {
+    if (Object.hasOwn(claims, k)) masked[k] = safe.has(k) ? claims[k] : MASKED
+  }
+  return masked
+}
+
 /**
  * A masked copy of a policy input. Masked values and the containers holding them are new
  * objects; the rest is shared with `input`, which is never written to. The event is serialised
@@ -158,11 +167,7 @@ export function maskInput(input: unknown, options: MaskOptions = {}): Record<str
   const copy: Record<string, unknown> = { ...input }
   const owned = new Set<unknown>([copy])
   if (!options.keepTokenClaims && isObject(input.token)) {
-    const safe = safeSet(options.safeClaims)
-    const token: Record<string, unknown> = {}
-    for (const k in input.token) {
-      if (Object.hasOwn(input.token, k)) token[k] = safe.has(k) ? input.token[k] : MASKED
-    }
+    const token = maskClaims(input.token, safeSet(options.safeClaims))
     copy.token = token
     owned.add(token)
   }
@@ -283,11 +288,7 @@ function maskedTokenJson(token: Record<string, unknown>, safe: ReadonlySet<strin
   }
   let json = bySafe.get(token)
   if (json === undefined) {
-    const masked: Record<string, unknown> = {}
-    for (const k in token) {
-      if (Object.hasOwn(token, k)) masked[k] = safe.has(k) ? token[k] : MASKED
-    }
-    json = JSON.stringify(masked)
+    json = JSON.stringify(maskClaims(token, safe))
     bySafe.set(token, json)
   }
   return json
