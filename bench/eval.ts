@@ -17,6 +17,7 @@ import { loadPolicy } from '@open-policy-agent/opa-wasm'
 import { compile } from '../src/compiler/index.js'
 import { createHostBuiltins } from '../src/engine/builtins/index.js'
 import { PolicyEngine } from '../src/engine/index.js'
+import { benchClaims } from './side-by-side/fixtures.js'
 
 const dir = join(import.meta.dirname, '..', 'policies', 'trades')
 const data = JSON.parse(readFileSync(join(dir, 'data.json'), 'utf8')) as { roles: Record<string, string[]> }
@@ -27,21 +28,8 @@ const { wasm } = compile({
 const ENTRYPOINT = 'trades/decision'
 
 // Shaped like bench/side-by-side: the trader profile updating one of their trades.
-const now = 1_764_520_000
 const input = {
-  token: {
-    sub: 'u-2998',
-    user_id: 2998,
-    scope: 'trades',
-    roles: ['trader'],
-    locations: ['NY', 'LDN'],
-    client_id: 'bench',
-    iss: 'https://idp.bench.verdict.local',
-    aud: 'trades-api',
-    iat: now,
-    exp: now + 3600,
-    jti: 'bench-12345-678',
-  },
+  token: benchClaims('trader'),
   subject: { type: 'user', id: 'u-2998', properties: {} },
   action: 'update',
   resource: { type: 'trade', id: 't-2', properties: { owner_id: 2998, location: 'LDN' } },

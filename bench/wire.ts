@@ -12,6 +12,7 @@ import { CheckRequestSchema, CheckResponseSchema, DecisionCode } from '../src/ge
 import type { CheckResponse } from '../src/gen/verdict/v1/authorizer_pb.js'
 import { decodeCheckRequest, encodeCheckResponse } from '../src/server/wire.js'
 import type { WireCheckResponse } from '../src/server/wire.js'
+import { benchClaims } from './side-by-side/fixtures.js'
 
 const ROUNDS = 7
 const OPS = Number(process.env.BENCH_WIRE_OPS ?? 100_000)
@@ -20,21 +21,7 @@ const OPS = Number(process.env.BENCH_WIRE_OPS ?? 100_000)
 const b64 = (s: string): string => Buffer.from(s).toString('base64url')
 const token = [
   b64(JSON.stringify({ alg: 'RS256', typ: 'at+jwt', kid: 'bench-rs256' })),
-  b64(
-    JSON.stringify({
-      iss: 'https://idp.bench.verdict.local',
-      aud: 'trades-api',
-      sub: 'u-2998',
-      user_id: 2998,
-      scope: 'trades',
-      roles: ['trader'],
-      locations: ['NY', 'LDN'],
-      client_id: 'bench',
-      iat: 1_764_520_000,
-      exp: 1_764_523_600,
-      jti: 'bench-12345-678',
-    }),
-  ),
+  b64(JSON.stringify(benchClaims('trader'))),
   Buffer.alloc(256, 7).toString('base64url'),
 ].join('.')
 

@@ -48,6 +48,27 @@ export const PROFILES = {
   },
 } as const satisfies Record<string, TokenProfile>
 
+/**
+ * The whole claim set a bench token of `profile` carries, issued at `iat` (seconds): for
+ * benchmarks that need the claims or a token-shaped string without signing.
+ */
+export function benchClaims(profile: ProfileName, iat = 1_764_520_000) {
+  const p = PROFILES[profile]
+  return {
+    iss: BENCH_ISSUER,
+    aud: BENCH_AUDIENCE,
+    sub: p.sub,
+    user_id: p.user_id,
+    scope: p.scope,
+    roles: [...p.roles] as string[],
+    locations: [...p.locations] as string[],
+    client_id: 'bench',
+    iat,
+    exp: iat + 3600,
+    jti: 'bench-12345-678',
+  }
+}
+
 /** A profile name. */
 export type ProfileName = keyof typeof PROFILES
 
