@@ -211,7 +211,7 @@ function oldCollector(nc: NatsConnection): { publish(batch: Encoded[]): Promise<
           })
           const h = headers()
           h.set('Nats-Msg-Id', e.id)
-          nc.publish(e.subject, e.json, { reply: `${inbox}.${token}`, headers: h })
+          nc.publish(e.subject, e.bytes, { reply: `${inbox}.${token}`, headers: h })
         })
       })
     },
@@ -276,7 +276,7 @@ try {
       records(PUBLISH_EVENTS).map((r) => ({
         id: r.decisionId,
         subject: `verdict.audit.${SERVICE}.${r.allow ? 'allow' : 'deny'}`,
-        json: newEncode(r),
+        bytes: Buffer.from(newEncode(r)),
       }))
     const step = async (name: keyof typeof pub, publish: (b: Encoded[]) => Promise<number>, window: number) => {
       const events = fresh()

@@ -21,6 +21,7 @@ import {
 } from 'node:fs'
 import { join } from 'node:path'
 
+const NEWLINE = Buffer.from('\n')
 const SEGMENT_RE = /^audit-(\d{12})\.jsonl$/
 
 interface Segment {
@@ -90,10 +91,13 @@ export class DiskSpool {
     return this.#bytes
   }
 
-  /** Appends one line (no newline inside). Returns false, writing nothing, when the spool is full. */
-  append(line: string): boolean {
-    const data = `${line}\n`
-    const size = Buffer.byteLength(data)
+  /**
+   * Appends one line (no newline inside), as text or UTF-8 bytes. Returns false, writing nothing,
+   * when the spool is full.
+   */
+  append(line: string | Uint8Array): boolean {
+    const data = typeof line === 'string' ? Buffer.from(`${line}\n`) : Buffer.concat([line, NEWLINE])
+    const size = data.length
     if (this.#bytes + size > this.#opts.maxBytes) return false
     let seg = this.#activeOpen ? this.#segments[this.#segments.length - 1] : undefined
     if (!seg || seg.bytes + size > this.#opts.segmentBytes) {

@@ -31,6 +31,20 @@ describe('DiskSpool', () => {
     expect(s.bytes).toBe(0)
   })
 
+  it('takes lines as UTF-8 bytes as well as text, and counts bytes alike', () => {
+    const s = new DiskSpool(dir, { maxBytes: 1 << 20, segmentBytes: 1 << 10 })
+    expect(s.append('{"a":"é"}')).toBe(true)
+    const afterText = s.bytes
+    expect(afterText).toBe(Buffer.byteLength('{"a":"é"}\n'))
+    expect(s.append(Buffer.from('{"b":"€"}'))).toBe(true)
+    expect(s.bytes - afterText).toBe(Buffer.byteLength('{"b":"€"}\n'))
+    expect(s.peek(5)).toEqual(['{"a":"é"}', '{"b":"€"}'])
+    // A byte view into a larger buffer writes only its own bytes.
+    const shared = Buffer.from('xx{"c":1}yy')
+    expect(s.append(shared.subarray(2, 9))).toBe(true)
+    expect(s.peek(5)).toEqual(['{"a":"é"}', '{"b":"€"}', '{"c":1}'])
+  })
+
   it('refuses appends beyond maxBytes', () => {
     const s = new DiskSpool(dir, { maxBytes: 20, segmentBytes: 10 })
     expect(s.append('12345678')).toBe(true)
