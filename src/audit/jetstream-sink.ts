@@ -46,10 +46,14 @@ export interface JetStreamAuditOptions {
   /**
    * How long the pump waits for more events before publishing a batch smaller than
    * `publishWindow`, so a batch goes out in one socket write and its acks come back in one read.
-   * A batch has fixed costs (socket write and reads, wake-ups, timers) that dwarf an event's at
-   * sidecar rates: at 2000 events/s, 20 ms halves the CPU per event of 5 ms (`npm run
-   * bench:audit`). Decisions never wait for it; `flush` and `close` cut it short. Default 20; 0
-   * disables.
+   * A batch has fixed costs (socket write and reads, wake-ups, timers, and the broker's own) that
+   * dwarf an event's at sidecar rates, most of all on virtual machines where every wake-up is
+   * expensive: at 1500 events/s, 100 ms about halves the sink's CPU per event of 20 ms (`npm run
+   * bench:audit`), and at c=1 in `npm run bench` it took the sidecar's CPU per Check from 1.38×
+   * to 1.11× the echo floor (alternating phases, same run). The linger never holds more than
+   * `publishWindow` events (a full window goes out at once), so it does not widen what a crash
+   * can lose beyond what a busy sidecar holds anyway.
+   * Decisions never wait for it; `flush` and `close` cut it short. Default 100; 0 disables.
    */
   lingerMs?: number
   /**
@@ -341,7 +345,7 @@ export class JetStreamAuditSink implements AuditSink {
       spoolSegmentBytes: 4 * 1024 * 1024,
       maxQueue: 10_000,
       publishWindow: 256,
-      lingerMs: 20,
+      lingerMs: 100,
       publishTimeoutMs: 5000,
       retryDelayMs: 1000,
       maxEventBytes: 512 * 1024,
