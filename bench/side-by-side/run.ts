@@ -5,15 +5,22 @@
  * is checked, and wrong answers are reported instead of counted as speed. Writes Markdown to
  * stdout and `<out>/latest.md`, JSON to `<out>/latest.json`.
  *
- * Flags: `--smoke` (tiny counts, for the test suite), `--out <dir>` (default bench/results),
- * `--workers <n>` (client processes, default 2), `--duration <ms>` (per phase), `--targets
- * echo,verdict,...` (measure only these: echo, verdict, verdict-unix, echo-unix, cerbos),
- * `--concurrency 1,16` (only these levels), `--tokens cached` (only these token modes),
- * `--profile <dir>` (V8 CPU profile of each Node server process, written when it stops),
- * `--node-args '<flags>'` (extra Node flags for the Node servers, e.g. GC settings to compare),
- * `--warmup <ms>` (unmeasured load before a target's first phase; default 5000), `--rounds <n>`
- * (measure every target n times, interleaved; ratios are taken within a round and summarised
- * as median and range, which holds up better on a busy machine than one run).
+ * Method: every target's server and clients are started up front and stay up for the whole run;
+ * each is warmed up and, if it is a PDP, sent forged tokens. Then, for each concurrency, token
+ * mode and round, every target runs one phase, back to back in target order (echo, verdict,
+ * cerbos, verdict-unix, echo-unix), so the phases a ratio compares are seconds apart and see the
+ * same state of the machine. At the end all servers stop (Verdict flushes its audit sink) and
+ * each Verdict target's audit events are counted by its subject in JetStream.
+ *
+ * Flags: `--smoke` (tiny counts, one round, for the test suite), `--out <dir>` (default
+ * bench/results), `--workers <n>` (client processes per target, default 2), `--duration <ms>`
+ * (per phase), `--targets echo,verdict,...` (measure only these: echo, verdict, verdict-unix,
+ * echo-unix, cerbos), `--concurrency 1,16` (only these levels), `--tokens cached` (only these
+ * token modes), `--profile <dir>` (V8 CPU profile of each Node server process over the whole
+ * run, written when it stops), `--node-args '<flags>'` (extra Node flags for the Node servers,
+ * e.g. GC settings to compare), `--warmup <ms>` (unmeasured load on each target before
+ * measuring; default 5000), `--rounds <n>` (phases per cell, default 3; ratios are taken within
+ * a round and summarised as median and range).
  *
  * @module
  */
@@ -65,7 +72,7 @@ interface Settings {
   /** Unmeasured calls before a target's first phase (JIT, connections, caches). */
   warmupMs: number
   warmupMax: number
-  /** Times the whole target sequence is measured; each round restarts every server. */
+  /** Phases per (target, concurrency, token mode), alternating with the other targets'. */
   rounds: number
 }
 
@@ -81,7 +88,7 @@ const FULL: Settings = {
   // so a short warm-up penalised it more.
   warmupMs: 5000,
   warmupMax: 30_000,
-  rounds: 1,
+  rounds: 3,
 }
 
 const SMOKE: Settings = {
@@ -97,6 +104,8 @@ const SMOKE: Settings = {
 
 /** The sidecar's default audit stream (src/audit). */
 const AUDIT_STREAM = 'VERDICT_AUDIT'
+/** The sidecar's default audit subject prefix: events go to `<prefix>.<service>.<allow|deny>`. */
+const AUDIT_SUBJECT_PREFIX = 'verdict.audit'
 
 const MACHINE_NOTE =
   "Servers and load-generating clients share this machine's cores, loopback only: absolute numbers " +
@@ -201,43 +210,76 @@ interface TargetPlan {
   label: string
   kind: TargetKind
   tokenModes: TokenMode[]
+  /** For Verdict: its `--service`, which names its audit subjects. */
+  service?: string
   start(): Promise<ServerProcess>
-  /** Measured only if this says so once the targets before it are done. */
+  /** Started only if this says so once the targets before it are up. */
   when?: () => boolean
+}
+
+/** A target that is up: its server, its clients and what it has answered so far. */
+interface Target {
+  plan: TargetPlan
+  server: ServerProcess
+  clients: LoadClients
+  /** Every answered call is a decision, and with audit on each must become one event. */
+  decisions: number
+  /** Why its remaining phases are not measured, once it has gone down mid-run. */
+  down?: string
+}
+
+/** The run's requests. */
+interface Tokens {
+  /**
+   * First-sight pools by round (index round - 1) and concurrency: the servers live through all
+   * rounds, so each round needs tokens none of them has seen.
+   */
+  firstSight: Map<number, BenchRequest[]>[]
+  cached: BenchRequest[]
+  forged: BenchRequest[]
 }
 
 function log(msg: string): void {
   process.stderr.write(`bench: ${msg}\n`)
 }
 
-async function measureTarget(
+/** First line of an error, short enough for the report. */
+function reasonOf(err: unknown): string {
+  return err instanceof Error ? err.message.split('\n')[0]!.slice(0, 300) : String(err)
+}
+
+/** Why a server that ended mid-run is down: how it ended and the last line it wrote. */
+function endedReason(server: ServerProcess): string {
+  const last = server.log().trim().split('\n').at(-1)?.slice(0, 200)
+  return `server ended mid-run (${server.exited()})${last ? `, last output: ${last}` : ''}`
+}
+
+/** Adds the answered calls of a phase to the target's decisions. */
+function count(t: Target, results: WorkerResult[]): WorkerResult[] {
+  for (const r of results) t.decisions += r.ok + r.wrong
+  return results
+}
+
+/**
+ * Starts a target's server and clients, warms it up and, for a PDP, sends the forged-token
+ * probe. On failure nothing of it is left running.
+ */
+async function startTarget(
   plan: TargetPlan,
   s: Settings,
-  tokens: {
-    firstSight: Map<number, BenchRequest[]>
-    cached: BenchRequest[]
-    forged: BenchRequest[]
-  },
-  phases: PhaseReport[],
+  tokens: Tokens,
   probes: ProbeReport[],
-  round: number,
-  auxCpuMs?: () => number,
-): Promise<number> {
+): Promise<Target> {
   const server = await plan.start()
   let clients: LoadClients | undefined
-  // Every answered call is a decision, and with audit on each must become one event.
-  let decisions = 0
-  const count = (results: WorkerResult[]) => {
-    for (const r of results) decisions += r.ok + r.wrong
-    return results
-  }
   try {
     clients = await LoadClients.connect(s.workers, plan.kind, server.address)
-    count(await clients.run(tokens.cached, 16, s.warmupMax, s.warmupMs, false))
+    const t: Target = { plan, server, clients, decisions: 0 }
+    count(t, await clients.run(tokens.cached, 16, s.warmupMax, s.warmupMs, false))
     if (plan.kind !== TargetKind.ECHO) {
       // Proof that the target verifies signatures at all: a target that only decodes the JWT
       // would be fast and wrong.
-      const forged = count(await clients.run(tokens.forged, 1, tokens.forged.length, 10_000, true))
+      const forged = count(t, await clients.run(tokens.forged, 1, tokens.forged.length, 10_000, true))
       const sum = (k: 'ok' | 'errors') => forged.reduce((n, r) => n + r[k], 0)
       probes.push({
         target: plan.label,
@@ -245,44 +287,117 @@ async function measureTarget(
         rejected: sum('ok') + sum('errors'),
       })
     }
-    for (const c of s.concurrencies) {
-      for (const mode of plan.tokenModes) {
-        const distinct = mode === TokenMode.FIRST_SIGHT
-        const reqs = distinct ? tokens.firstSight.get(c)! : tokens.cached
-        const before = server.cpuMs()
-        const auxBefore = auxCpuMs?.()
-        const results = count(
-          await clients.run(reqs, c, distinct ? reqs.length : s.cachedMax, s.durationMs, distinct),
-        )
-        const cpu = server.cpuMs() - before
-        const auxCpu = auxBefore === undefined ? undefined : auxCpuMs!() - auxBefore
-        const p = summarize(
-          { target: plan.label, tokens: mode, concurrency: c, round },
-          results,
-          cpu,
-          auxCpu,
-        )
-        phases.push(p)
-        log(
-          `${p.target} ${p.tokens} c=${c}: ${p.rps.toFixed(0)} req/s p50 ${p.p50Ms.toFixed(3)} ms, ${p.wrong} wrong, ${p.errors} errors`,
-        )
-      }
-    }
-  } finally {
+    return t
+  } catch (err) {
     clients?.close()
-    // Stopping the sidecar flushes its audit sink.
     await server.stop()
+    throw err
   }
-  return decisions
 }
 
-/** Messages in the audit stream so far, or -1 when it cannot be read. */
-async function auditEvents(url: string): Promise<number> {
+/** Stops a target's clients and server; stopping the sidecar flushes its audit sink. */
+async function stopTarget(t: Target): Promise<void> {
+  t.clients.close()
+  await t.server.stop()
+}
+
+/**
+ * The token mode a target is measured with in a slot of `mode`, or undefined if it has none
+ * there. A target without tokens (echo) is measured once per concurrency and round, in the slot
+ * of the last mode (cached unless `--tokens` says otherwise), next to the cells its ratios matter
+ * most for; report.ts pairs that one phase with every Verdict token mode.
+ */
+function slotMode(plan: TargetPlan, mode: TokenMode, modes: TokenMode[]): TokenMode | undefined {
+  if (plan.tokenModes.includes(mode)) return mode
+  if (plan.tokenModes.includes(TokenMode.NONE) && mode === modes.at(-1)) return TokenMode.NONE
+  return undefined
+}
+
+/** Measures one phase of a target: load from its clients, CPU of its server (and of NATS). */
+async function measurePhase(
+  t: Target,
+  cell: { tokens: TokenMode; concurrency: number; round: number },
+  s: Settings,
+  tokens: Tokens,
+  auxCpuMs?: () => number,
+): Promise<PhaseReport> {
+  const c = cell.concurrency
+  const distinct = cell.tokens === TokenMode.FIRST_SIGHT
+  const reqs = distinct ? tokens.firstSight[cell.round - 1]!.get(c)! : tokens.cached
+  const before = t.server.cpuMs()
+  const auxBefore = auxCpuMs?.()
+  const results = count(
+    t,
+    await t.clients.run(reqs, c, distinct ? reqs.length : s.cachedMax, s.durationMs, distinct),
+  )
+  const cpu = t.server.cpuMs() - before
+  const auxCpu = auxBefore === undefined ? undefined : auxCpuMs!() - auxBefore
+  return summarize({ target: t.plan.label, ...cell }, results, cpu, auxCpu)
+}
+
+/**
+ * Measures every target that is up in alternating phases: for each concurrency, token mode and
+ * round, one phase per target, back to back in target order, so that the phases a ratio compares
+ * see the same state of the machine. A target that goes down is marked and left out from then on.
+ */
+async function measureAll(
+  up: Target[],
+  modes: TokenMode[],
+  s: Settings,
+  tokens: Tokens,
+  phases: PhaseReport[],
+  skipped: BenchReport['skipped'],
+  natsCpuMs?: () => number,
+): Promise<void> {
+  const markDown = (t: Target, why: string) => {
+    t.down = why
+    skipped.push({ target: t.plan.label, reason: `${why}; its remaining phases were not measured` })
+    log(`${t.plan.label} down: ${why}`)
+  }
+  for (const concurrency of s.concurrencies) {
+    for (const mode of modes) {
+      for (let round = 1; round <= s.rounds; round++) {
+        for (const t of up) {
+          const tokenMode = slotMode(t.plan, mode, modes)
+          if (tokenMode === undefined || t.down !== undefined) continue
+          if (t.server.exited() !== undefined) {
+            markDown(t, endedReason(t.server))
+            continue
+          }
+          try {
+            const p = await measurePhase(
+              t,
+              { tokens: tokenMode, concurrency, round },
+              s,
+              tokens,
+              t.plan.kind === TargetKind.VERDICT ? natsCpuMs : undefined,
+            )
+            phases.push(p)
+            log(
+              `${p.target} ${p.tokens} c=${concurrency}${s.rounds > 1 ? ` round ${round}` : ''}: ${p.rps.toFixed(0)} req/s p50 ${p.p50Ms.toFixed(3)} ms, ${p.wrong} wrong, ${p.errors} errors`,
+            )
+          } catch (err) {
+            // A server that died mid-phase also fails the CPU reading; its exit explains more.
+            markDown(t, t.server.exited() === undefined ? reasonOf(err) : endedReason(t.server))
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Audit events in the stream on `verdict.audit.<service>.>`, or -1 when the stream cannot be
+ * read. Counting by subject tells apart the Verdict targets that share the stream.
+ */
+async function auditEvents(url: string, service: string): Promise<number> {
   const nc = await natsConnect({ servers: url })
   try {
     const jsm = await jetstreamManager(nc)
-    const info = await jsm.streams.info(AUDIT_STREAM)
-    return info.state.messages
+    const info = await jsm.streams.info(AUDIT_STREAM, {
+      subjects_filter: `${AUDIT_SUBJECT_PREFIX}.${service}.>`,
+    })
+    return Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0)
   } catch {
     return -1
   } finally {
@@ -348,13 +463,24 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
   let nats: NatsServerHandle | undefined
   try {
     const mintStart = performance.now()
-    log(`minting tokens (${Object.values(s.firstSight).reduce((a, b) => a + b, 0)} first-sight)`)
+    const modes = [TokenMode.FIRST_SIGHT, TokenMode.CACHED].filter((m) => tokenFilter?.has(m) ?? true)
+    const perRound = modes.includes(TokenMode.FIRST_SIGHT)
+      ? s.concurrencies.reduce((n, c) => n + (s.firstSight[c] ?? 100), 0)
+      : 0
+    log(`minting tokens (${perRound * s.rounds} first-sight)`)
     const issuer: BenchIssuer = await createBenchIssuer(join(dir, 'jwks.json'))
-    const firstSight = new Map<number, BenchRequest[]>()
-    for (const c of s.concurrencies)
-      firstSight.set(c, await buildRequests(issuer, s.firstSight[c] ?? 100, true))
-    const cached = await buildRequests(issuer, CASES.length * 8, false)
-    const tokens = { firstSight, cached, forged: await issuer.forgedRequests() }
+    const tokens: Tokens = {
+      firstSight: [],
+      cached: await buildRequests(issuer, CASES.length * 8, false),
+      forged: await issuer.forgedRequests(),
+    }
+    for (let round = 1; round <= s.rounds; round++) {
+      const pools = new Map<number, BenchRequest[]>()
+      if (perRound > 0)
+        for (const c of s.concurrencies)
+          pools.set(c, await buildRequests(issuer, s.firstSight[c] ?? 100, true))
+      tokens.firstSight.push(pools)
+    }
     log(`tokens ready in ${((performance.now() - mintStart) / 1000).toFixed(1)} s`)
 
     const bundle = join(dir, 'trades.tar.gz')
@@ -374,20 +500,33 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
       })
 
     nats = await startNatsServer()
+    const natsUrl = nats.url
     const natsPort = String(nats.port)
     const natsPid = findPid((argv) => argv[0]!.endsWith('nats-server') && argv.includes(natsPort))
     const policyDir = join(dir, 'cerbos-policies')
     await cp(join(REPO_ROOT, 'bench', 'cerbos', 'policies'), policyDir, { recursive: true })
 
-    const verdictOpts = {
-      bundle,
-      jwks: issuer.jwksPath,
-      issuer: BENCH_ISSUER,
-      audience: BENCH_AUDIENCE,
-      nats: nats.url,
-      auditSpool: join(dir, 'audit-spool'),
-    }
-    const both = [TokenMode.FIRST_SIGHT, TokenMode.CACHED].filter((m) => tokenFilter?.has(m) ?? true)
+    const up: Target[] = []
+    // Both Verdict targets publish to the one stream at the same time: each under its own
+    // service name (so its events can be counted by subject) and with its own spool.
+    const verdictPlan = (label: string, service: string, grpc: string): TargetPlan => ({
+      label,
+      kind: TargetKind.VERDICT,
+      tokenModes: modes,
+      service,
+      start: () =>
+        startVerdict({
+          bundle,
+          jwks: issuer.jwksPath,
+          issuer: BENCH_ISSUER,
+          audience: BENCH_AUDIENCE,
+          nats: natsUrl,
+          auditSpool: join(dir, `audit-spool-${label}`),
+          service,
+          nodeArgs,
+          grpc,
+        }),
+    })
     const plans: TargetPlan[] = [
       {
         label: 'echo',
@@ -396,74 +535,55 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
         start: () => startEcho('127.0.0.1:0', nodeArgs),
       },
     ]
-    if (verdictReady) {
-      plans.push({
-        label: 'verdict',
-        kind: TargetKind.VERDICT,
-        tokenModes: both,
-        start: () => startVerdict({ ...verdictOpts, nodeArgs, grpc: '127.0.0.1:0' }),
-      })
-      plans.push({
-        label: 'verdict-unix',
-        kind: TargetKind.VERDICT,
-        tokenModes: both,
-        start: () => startVerdict({ ...verdictOpts, nodeArgs, grpc: `unix://${join(dir, 'verdict.sock')}` }),
-      })
-      // The floor for the unix row, worth its time only when that row exists.
-      plans.push({
-        label: 'echo-unix',
-        kind: TargetKind.ECHO,
-        tokenModes: [TokenMode.NONE],
-        start: () => startEcho(`unix://${join(dir, 'echo.sock')}`, nodeArgs),
-        when: () => phases.some((p) => p.target === 'verdict-unix'),
-      })
-    }
+    if (verdictReady) plans.push(verdictPlan('verdict', 'bench', '127.0.0.1:0'))
     if (!existsSync(CERBOS_BIN)) {
       skipped.push({ target: 'cerbos', reason: `no Cerbos binary at ${CERBOS_BIN} (npm install)` })
     } else {
       plans.push({
         label: 'cerbos',
         kind: TargetKind.CERBOS,
-        tokenModes: both,
+        tokenModes: modes,
         start: () => startCerbos({ policyDir, jwks: issuer.jwksPath }),
       })
     }
+    if (verdictReady) {
+      plans.push(verdictPlan('verdict-unix', 'bench-unix', `unix://${join(dir, 'verdict.sock')}`))
+      // The floor for the unix row, worth its time only when that row exists.
+      plans.push({
+        label: 'echo-unix',
+        kind: TargetKind.ECHO,
+        tokenModes: [TokenMode.NONE],
+        start: () => startEcho(`unix://${join(dir, 'echo.sock')}`, nodeArgs),
+        when: () => up.some((t) => t.plan.label === 'verdict-unix'),
+      })
+    }
 
-    // Rounds interleave the targets (echo, Verdict, Cerbos, echo, ...), so a slow spell of the
-    // machine lands on all of them rather than on one target's whole measurement.
-    for (let round = 1; round <= s.rounds; round++) {
+    // All targets are up at once and measured in alternating phases (measureAll), so a slow
+    // spell of the machine lands on all of them rather than on one target's measurement.
+    try {
       for (const plan of plans) {
         if (only && !only.has(plan.label)) continue
         if (plan.when && !plan.when()) continue
-        log(`measuring ${plan.label}${s.rounds > 1 ? ` (round ${round} of ${s.rounds})` : ''}`)
+        log(`starting ${plan.label}`)
         try {
-          const before =
-            plan.kind === TargetKind.VERDICT ? Math.max(0, await auditEvents(nats.url)) : 0
-          const decisions = await measureTarget(
-            plan,
-            s,
-            tokens,
-            phases,
-            probes,
-            round,
-            plan.kind === TargetKind.VERDICT && natsPid !== undefined
-              ? () => processCpuMs(natsPid)
-              : undefined,
-          )
-          if (plan.kind === TargetKind.VERDICT) {
-            audit.push({
-              target: plan.label,
-              decisions,
-              events: (await auditEvents(nats.url)) - before,
-            })
-          }
+          up.push(await startTarget(plan, s, tokens, probes))
         } catch (err) {
-          const reason =
-            err instanceof Error ? err.message.split('\n')[0]!.slice(0, 300) : String(err)
-          skipped.push({ target: plan.label, reason })
-          log(`${plan.label} not measured: ${reason}`)
+          skipped.push({ target: plan.label, reason: reasonOf(err) })
+          log(`${plan.label} not measured: ${reasonOf(err)}`)
         }
       }
+      const natsCpuMs = natsPid === undefined ? undefined : () => processCpuMs(natsPid)
+      await measureAll(up, modes, s, tokens, phases, skipped, natsCpuMs)
+    } finally {
+      await Promise.all(up.map(stopTarget))
+    }
+    for (const t of up) {
+      if (t.plan.service === undefined) continue
+      audit.push({
+        target: t.plan.label,
+        decisions: t.decisions,
+        events: await auditEvents(natsUrl, t.plan.service),
+      })
     }
   } finally {
     await nats?.stop()

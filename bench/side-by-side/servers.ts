@@ -27,6 +27,8 @@ export interface ServerProcess {
   cpuMs(): number
   /** Recent output, to explain a failure. */
   log(): string
+  /** How the process ended (`exit code 1`, `signal SIGKILL`), or undefined while it runs. */
+  exited(): string | undefined
   stop(): Promise<void>
 }
 
@@ -71,6 +73,12 @@ function wrap(
     address,
     cpuMs: () => processCpuMs(child.pid!),
     log: output,
+    exited: () =>
+      child.exitCode !== null
+        ? `exit code ${child.exitCode}`
+        : child.signalCode !== null
+          ? `signal ${child.signalCode}`
+          : undefined,
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolve()
@@ -150,6 +158,8 @@ export interface VerdictServerOptions {
   nats?: string
   /** Audit spool directory, so no spool of an earlier run is replayed into this one. */
   auditSpool?: string
+  /** `--service`: the audit subjects are `verdict.audit.<service>.<allow|deny>`. Default `bench`. */
+  service?: string
   /** Extra Node flags for the sidecar process, e.g. `--cpu-prof` (bench `--profile`). */
   nodeArgs?: string[]
 }
@@ -176,7 +186,7 @@ export async function startVerdict(o: VerdictServerOptions): Promise<ServerProce
     '--grpc',
     grpc,
     '--service',
-    'bench',
+    o.service ?? 'bench',
     '--log-level',
     'info',
     ...(o.nats ? ['--nats', o.nats] : []),

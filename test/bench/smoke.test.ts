@@ -47,6 +47,8 @@ describe('Bench smoke', () => {
     }
     const audit = report.audit.find((a) => a.target === 'verdict')
     expect(audit?.events, 'every Verdict decision reaches the audit stream').toBe(audit?.decisions)
+    // Both Verdict targets publish to the one stream at once; each is counted by its subject.
+    for (const a of report.audit) expect(a.events, `${a.target} audit events`).toBe(a.decisions)
     // Optional rows (Verdict over a unix socket) are either measured right or listed as skipped.
     for (const p of report.phases) expect(p.wrong).toBe(0)
     expect(report.ratios.some((r) => r.baseline === 'echo')).toBe(true)
