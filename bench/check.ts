@@ -10,12 +10,16 @@
  * - `+ token + policy`: the authorizer with no audit hook,
  * - `+ audit encode`: the same with the sidecar's audit encoder feeding a sink that drops events,
  * - `full`: all of it plus the real response encoding.
+ * A second column gives the JS heap bytes each Check allocates (the median growth of the heap over
+ * short windows; a window with a collection in it shrinks and is outvoted): allocation drives how
+ * often the young generation is collected, and unlike time it does not depend on the machine.
  * The gRPC transport, the event loop and the NATS publish are not in here: `npm run bench` has
  * those, side by side with an echo server and Cerbos.
  *
  * @module
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { getHeapStatistics } from 'node:v8'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { encodeDecision } from '../src/cli/serve.js'
@@ -101,13 +105,25 @@ try {
     }
   }
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
+  // Heap growth over windows far smaller than the young generation (a few hundred KB against
+  // its MBs), so most windows see no collection; the median ignores the few that do.
+  const allocated = (fn: () => unknown): number => {
+    const n = 100
+    const xs: number[] = []
+    for (let w = 0; w < 41; w++) {
+      const before = getHeapStatistics().used_heap_size
+      for (let i = 0; i < n; i++) fn()
+      xs.push((getHeapStatistics().used_heap_size - before) / n)
+    }
+    return median(xs)
+  }
   const base = median(cases[0]!.rounds)
   console.log(`requests: ${wire.length} (${CASES.length} cases, cached RS256 tokens); audit event ~${Math.round(eventBytes / events)} bytes`)
-  console.log('| stage | ns per Check | ratio to wire only |')
-  console.log('| --- | ---: | ---: |')
+  console.log('| stage | ns per Check | ratio to wire only | heap bytes per Check |')
+  console.log('| --- | ---: | ---: | ---: |')
   for (const c of cases) {
     const m = median(c.rounds)
-    console.log(`| ${c.label} | ${m.toFixed(0)} | ${(m / base).toFixed(2)} |`)
+    console.log(`| ${c.label} | ${m.toFixed(0)} | ${(m / base).toFixed(2)} | ${allocated(c.fn).toFixed(0)} |`)
   }
   verifier.close()
 } finally {

@@ -194,12 +194,46 @@ interface Flight {
 }
 
 /**
+ * The slice of the client's protocol handler that {@link AckCollector} writes frames through. The
+ * client's own `publish` is `sendCommand` of one `HPUB` frame per message; these are plain fields
+ * and methods of its `ProtocolHandler` (`@nats-io/nats-core/internal`), checked before use.
+ */
+interface ProtocolWriter {
+  sendCommand(cmd: Uint8Array): void
+  noMorePublishing: boolean
+  outMsgs: number
+  outBytes: number
+}
+
+function protocolWriter(nc: NatsConnection): ProtocolWriter | undefined {
+  const p = (nc as unknown as { protocol?: Partial<ProtocolWriter> }).protocol
+  return p !== undefined && typeof p.sendCommand === 'function' && typeof p.outMsgs === 'number'
+    ? (p as ProtocolWriter)
+    : undefined
+}
+
+/** Options for {@link AckCollector}. */
+export interface AckCollectorOptions {
+  /**
+   * Write each batch as one buffer of `HPUB` frames (default, when the client allows it) instead
+   * of one client `publish` per event. `false` forces the per-event path (tests compare both).
+   */
+  frames?: boolean
+}
+
+/**
  * JetStream publishes with their acks collected on one wildcard inbox subscription. The client's
  * own `js.publish` is a request per event: a timer, a mux entry and an Error object (with its
  * stack) per publish, about 4% of a Check's CPU in the sidecar's profile. Here a batch costs one
  * timer and one map entry, and each ack finds its slot from its reply subject
  * (`<inbox>.<batch>.<index>`). Same wire protocol: a publish with a `Nats-Msg-Id` header and a
- * reply subject, answered by a PubAck. Exported for `bench/audit.ts` only (not in index.ts).
+ * reply subject, answered by a PubAck.
+ *
+ * A batch goes to the connection as one buffer of `HPUB` frames, the bytes the client's `publish`
+ * writes for each message. Per event that skips the client's subject checks, its header and
+ * frame-line encoding (an ArrayBuffer each) and its copy of every payload into 32 KB chunks, each
+ * its own socket write: in `npm run bench:audit` a batch of 256 costs about a third of the CPU per
+ * event of publishing them one by one. Exported for `bench/audit.ts` only (not in index.ts).
  */
 export class AckCollector {
   readonly nc: NatsConnection
@@ -207,10 +241,12 @@ export class AckCollector {
   readonly #flights = new Map<string, Flight>()
   readonly #header = new MsgIdHeader()
   readonly #arena = new ByteArena()
+  readonly #writer: ProtocolWriter | undefined
   #seq = 0
 
-  constructor(nc: NatsConnection) {
+  constructor(nc: NatsConnection, options: AckCollectorOptions = {}) {
     this.nc = nc
+    this.#writer = options.frames === false ? undefined : protocolWriter(nc)
     this.#inbox = createInbox()
     const skip = this.#inbox.length + 1
     nc.subscribe(`${this.#inbox}.*.*`, {
@@ -248,27 +284,11 @@ export class AckCollector {
         },
       }
       this.#flights.set(token, flight)
-      const header = this.#header
-      const arena = this.#arena
       const last = batch.length - 1
       // Events before the tail whose publish went out; their outcome is the tail's.
       const riders: number[] = []
-      for (let i = 0; i <= last; i++) {
-        const e = batch[i] as Encoded
-        try {
-          // The client trims header values; so do we, for the same bytes.
-          const id = e.id.trim()
-          header.use(id, arena.put(msgIdBlock(id)))
-          if (tailOnly && i < last) {
-            this.nc.publish(e.subject, e.bytes, { headers: header })
-            riders.push(i)
-            flight.left--
-          } else this.nc.publish(e.subject, e.bytes, { reply: `${prefix}${i}`, headers: header })
-        } catch (err) {
-          flight.out[i] = err instanceof Error ? err : new Error(String(err))
-          flight.left--
-        }
-      }
+      if (this.#writer === undefined) this.#publishEach(batch, flight, prefix, tailOnly, riders)
+      else this.#publishFrames(this.#writer, batch, flight, prefix, tailOnly, riders)
       if (riders.length > 0) {
         const finish = flight.done
         flight.done = () => {
@@ -290,6 +310,108 @@ export class AckCollector {
         flight.done()
       }, timeoutMs)
     })
+  }
+
+  /** One client `publish` per event (the path when frames are off or unavailable). */
+  #publishEach(batch: Encoded[], flight: Flight, prefix: string, tailOnly: boolean, riders: number[]): void {
+    const header = this.#header
+    const arena = this.#arena
+    const last = batch.length - 1
+    for (let i = 0; i <= last; i++) {
+      const e = batch[i] as Encoded
+      try {
+        // The client trims header values; so do we, for the same bytes.
+        const id = e.id.trim()
+        header.use(id, arena.put(msgIdBlock(id)))
+        if (tailOnly && i < last) {
+          this.nc.publish(e.subject, e.bytes, { headers: header })
+          riders.push(i)
+          flight.left--
+        } else this.nc.publish(e.subject, e.bytes, { reply: `${prefix}${i}`, headers: header })
+      } catch (err) {
+        flight.out[i] = err instanceof Error ? err : new Error(String(err))
+        flight.left--
+      }
+    }
+  }
+
+  /**
+   * The whole batch as one buffer of the frames the client's `publish` would write, each
+   * `HPUB <subject> [<reply>] <header bytes> <total bytes>\r\n<header><payload>\r\n`, handed to
+   * the connection at once. Refuses what `publish` refuses: a closed or draining connection, a
+   * server without headers, a message over the server's `max_payload`.
+   */
+  #publishFrames(w: ProtocolWriter, batch: Encoded[], flight: Flight, prefix: string, tailOnly: boolean, riders: number[]): void {
+    const nc = this.nc
+    const fail = (i: number, err: Error): void => {
+      flight.out[i] = err
+      flight.left--
+    }
+    const refused = nc.isClosed()
+      ? 'the connection is closed'
+      : w.noMorePublishing
+        ? 'the connection is draining'
+        : nc.info?.headers === false
+          ? 'the server does not support headers'
+          : undefined
+    if (refused !== undefined) {
+      const err = new Error(refused)
+      for (let i = 0; i < batch.length; i++) fail(i, err)
+      return
+    }
+    const maxPayload = nc.info?.max_payload ?? Number.POSITIVE_INFINITY
+    const last = batch.length - 1
+    const heads: Array<string | undefined> = new Array<string | undefined>(batch.length)
+    let total = 0
+    let msgs = 0
+    let bytes = 0
+    for (let i = 0; i <= last; i++) {
+      const e = batch[i] as Encoded
+      // The client trims header values; so do we, for the same bytes.
+      const block = msgIdBlock(e.id.trim())
+      const hlen = Buffer.byteLength(block)
+      const size = hlen + e.bytes.length
+      if (size > maxPayload) {
+        fail(i, new Error(`an event of ${size} bytes exceeds the server's max_payload of ${maxPayload}`))
+        continue
+      }
+      const reply = !tailOnly || i === last ? ` ${prefix}${i}` : ''
+      const head = `HPUB ${e.subject}${reply} ${hlen} ${size}\r\n${block}`
+      heads[i] = head
+      total += Buffer.byteLength(head) + e.bytes.length + 2
+      msgs++
+      bytes += size
+    }
+    if (msgs === 0) return
+    const frames = Buffer.allocUnsafe(total)
+    let off = 0
+    for (let i = 0; i <= last; i++) {
+      const head = heads[i]
+      if (head === undefined) continue
+      const payload = (batch[i] as Encoded).bytes
+      off += frames.write(head, off)
+      frames.set(payload, off)
+      off += payload.length
+      frames[off++] = 13
+      frames[off++] = 10
+    }
+    try {
+      w.sendCommand(frames)
+    } catch (err) {
+      const e = err instanceof Error ? err : new Error(String(err))
+      for (let i = 0; i <= last; i++) if (heads[i] !== undefined) fail(i, e)
+      return
+    }
+    // The client's own counters, as its `publish` keeps them.
+    w.outMsgs += msgs
+    w.outBytes += bytes
+    if (tailOnly) {
+      for (let i = 0; i < last; i++) {
+        if (heads[i] === undefined) continue
+        riders.push(i)
+        flight.left--
+      }
+    }
   }
 }
 

@@ -2,7 +2,7 @@
  * Tests for the JetStream audit sink against a real nats-server: stream setup, msgID dedupe,
  * an outage with spool and ordered replay, spool limits, and a spool surviving a restart.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DiscardPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream'
@@ -18,6 +18,8 @@ import {
 import type { DecisionEvent } from '../../src/audit/index.js'
 import { AckCollector, msgIdBlock, orderedStore } from '../../src/audit/jetstream-sink.js'
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js'
+
+const nanosOf = (ms: number) => ms * 1_000_000
 
 let server: NatsServerHandle
 let dir: string
@@ -401,6 +403,112 @@ describe('batch acks', () => {
       await jsm.streams.delete('AUDIT_STRICT').catch(() => {})
       await nc.close()
     }
+  })
+})
+
+describe('AckCollector', () => {
+  /** Every stored message of `stream` as the server keeps it: subject, headers, payload bytes. */
+  async function stored(url: string, stream: string) {
+    const nc = await connect({ servers: url })
+    try {
+      const jsm = await jetstreamManager(nc)
+      const { messages, first_seq: first } = (await jsm.streams.info(stream)).state
+      const out: Array<{ subject: string; msgId: string | undefined; headerKeys: string[]; data: string }> = []
+      for (let seq = first; seq < first + messages; seq++) {
+        const m = await jsm.streams.getMessage(stream, { seq })
+        if (m === null) throw new Error(`${stream} has no message ${seq}`)
+        out.push({
+          subject: m.subject,
+          msgId: m.header.get('Nats-Msg-Id'),
+          headerKeys: [...m.header.keys()],
+          data: Buffer.from(m.data).toString('hex'),
+        })
+      }
+      return out
+    } finally {
+      await nc.close()
+    }
+  }
+
+  const batch = (tag: string) =>
+    ['a', 'b', 'c', 'd', 'e'].map((k, i) => ({
+      // Padded ids: the client trims header values, and both paths must do the same.
+      id: i === 2 ? `  ${tag}-${k}  ` : `${tag}-${k}`,
+      subject: `frames.audit.${i % 2 === 0 ? 'allow' : 'deny'}`,
+      bytes: Buffer.from(JSON.stringify({ k, text: 'größer → ✓', pad: 'x'.repeat(i * 300) })),
+    }))
+
+  it('stores the same messages whether a batch goes out as frames or one publish per event', async () => {
+    const nc = await connect({ servers: server.url })
+    const jsm = await jetstreamManager(nc)
+    await jsm.streams.add({ name: 'FRAMES_A', subjects: ['frames.audit.>'], duplicate_window: nanosOf(60_000) })
+    try {
+      const frames = new AckCollector(nc)
+      const each = new AckCollector(nc, { frames: false })
+      // Frames bypass the client's publish; the per-event path calls it once per event.
+      const publish = vi.spyOn(nc, 'publish')
+      for (const tailOnly of [false, true]) {
+        // Distinct ids per path: a purge does not clear the stream's duplicate window.
+        const viaFrames = batch(`f${tailOnly}`)
+        const viaEach = batch(`e${tailOnly}`)
+        await jsm.streams.purge('FRAMES_A')
+        publish.mockClear()
+        expect(await frames.publish(viaFrames, 2000, tailOnly)).toEqual(Array(5).fill('fresh'))
+        expect(publish).not.toHaveBeenCalled()
+        const a = await stored(server.url, 'FRAMES_A')
+        await jsm.streams.purge('FRAMES_A')
+        publish.mockClear()
+        expect(await each.publish(viaEach, 2000, tailOnly)).toEqual(Array(5).fill('fresh'))
+        expect(publish).toHaveBeenCalledTimes(5)
+        const b = await stored(server.url, 'FRAMES_A')
+        expect(a).toHaveLength(5)
+        expect(a.map((m) => m.msgId)).toEqual(viaFrames.map((e) => e.id.trim()))
+        expect(b.map((m) => m.msgId)).toEqual(viaEach.map((e) => e.id.trim()))
+        const rest = (ms: typeof a) => ms.map(({ msgId: _, ...m }) => m)
+        expect(rest(a)).toEqual(rest(b))
+        expect(a[0]!.headerKeys).toEqual(['Nats-Msg-Id'])
+      }
+      // The same ids again inside the duplicate window: every event is acked as a repeat.
+      expect(await frames.publish(batch('ffalse'), 2000)).toEqual(Array(5).fill('duplicate'))
+      expect(nc.stats().outMsgs).toBeGreaterThanOrEqual(25)
+    } finally {
+      await jsm.streams.delete('FRAMES_A').catch(() => {})
+      await nc.close()
+    }
+  })
+
+  it('refuses an event over the server max_payload and still delivers the rest, on both paths', async () => {
+    const config = join(dir, 'small-payload.conf')
+    await writeFile(config, 'max_payload: 4096\n')
+    const small = await startNatsServer({ args: ['-c', config] })
+    const nc = await connect({ servers: small.url })
+    try {
+      const jsm = await jetstreamManager(nc)
+      await jsm.streams.add({ name: 'FRAMES_B', subjects: ['frames.audit.>'] })
+      for (const frames of [true, false]) {
+        await jsm.streams.purge('FRAMES_B')
+        const b = batch(`p${frames}`)
+        b[1]!.bytes = Buffer.alloc(5000, 0x61)
+        const out = await new AckCollector(nc, { frames }).publish(b, 2000, true)
+        expect(out[1]).toBeInstanceOf(Error)
+        expect(out.filter((r) => r === 'fresh')).toHaveLength(4)
+        expect((await stored(small.url, 'FRAMES_B')).map((m) => m.msgId)).toEqual(
+          [0, 2, 3, 4].map((i) => b[i]!.id.trim()),
+        )
+      }
+    } finally {
+      await nc.close()
+      await small.stop()
+    }
+  })
+
+  it('fails the whole batch at once on a closed connection', async () => {
+    const nc = await connect({ servers: server.url })
+    const collector = new AckCollector(nc)
+    await nc.close()
+    const out = await collector.publish(batch('closed'), 2000, true)
+    expect(out).toHaveLength(5)
+    for (const r of out) expect(r).toBeInstanceOf(Error)
   })
 })
 

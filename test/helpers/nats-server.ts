@@ -24,6 +24,8 @@ export interface NatsServerOptions {
   startTimeoutMs?: number
   /** Path of the nats-server binary. */
   bin?: string
+  /** More command-line arguments, e.g. `['-c', configFile]` for settings that have no flag. */
+  args?: string[]
 }
 
 /** A running test nats-server. */
@@ -84,7 +86,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   const start = async () => {
     if (child && child.exitCode === null) return
     output = ''
-    const proc = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir], {
+    const proc = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir, ...(opts.args ?? [])], {
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     // Keep only the tail: enough to explain a failed start without growing without bound.
