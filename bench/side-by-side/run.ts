@@ -72,6 +72,12 @@ interface Settings {
   /** Unmeasured calls before a target's first phase (JIT, connections, caches). */
   warmupMs: number
   warmupMax: number
+  /**
+   * Unmeasured load (cached tokens, the phase's concurrency) right before each measured phase: a
+   * target has sat idle while the others were measured, and its first requests after that pay
+   * for cold caches (echo's c=1 CPU per request was 25% higher in its first phase of a run).
+   */
+  leadInMs: number
   /** Phases per (target, concurrency, token mode), alternating with the other targets'. */
   rounds: number
 }
@@ -88,6 +94,7 @@ const FULL: Settings = {
   // so a short warm-up penalised it more.
   warmupMs: 5000,
   warmupMax: 30_000,
+  leadInMs: 500,
   rounds: 3,
 }
 
@@ -99,6 +106,7 @@ const SMOKE: Settings = {
   cachedMax: 200,
   warmupMs: 200,
   warmupMax: 100,
+  leadInMs: 50,
   rounds: 1,
 }
 
@@ -324,6 +332,7 @@ async function measurePhase(
   const c = cell.concurrency
   const distinct = cell.tokens === TokenMode.FIRST_SIGHT
   const reqs = distinct ? tokens.firstSight[cell.round - 1]!.get(c)! : tokens.cached
+  count(t, await t.clients.run(tokens.cached, c, s.cachedMax, s.leadInMs, false))
   const before = t.server.cpuMs()
   const auxBefore = auxCpuMs?.()
   const results = count(
