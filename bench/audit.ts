@@ -11,6 +11,8 @@
  *   event in full windows: the sink's previous publish loop (kept below as the baseline: the
  *   client's `headers()` per event, a string payload, a closure and a reply token per event)
  *   against the sink's `AckCollector`, at the old default window (64) and the new one (256);
+ *   then, with one ack per batch as the sink asks on its own stream, the collector publishing
+ *   event by event through the client (`frames: false`) against one buffer of frames per batch;
  *   then the whole sink (`writeEncoded`, queue, pump, acks) with its defaults;
  * - the sum of encode and publish step: audit CPU per decision, old (window 64) and new (256);
  * - paced: whole-process CPU per event when events arrive at a steady rate (as decisions do)
@@ -157,7 +159,7 @@ let sinkLen = 0
 // concatenated string, a cost JSON.stringify's flat output does not defer.
 const scratch = Buffer.allocUnsafe(64 * 1024)
 const best = { oldEnc: Infinity, newEnc: Infinity, restEnc: Infinity }
-const pub = { old64: Infinity, new64: Infinity, old256: Infinity, new256: Infinity, sink: Infinity }
+const pub = { old64: Infinity, new64: Infinity, old256: Infinity, new256: Infinity, each: Infinity, frames: Infinity, sink: Infinity }
 for (let round = 0; round < ROUNDS + 1; round++) {
   const o = await measure(encRecords.length, () => {
     for (const r of encRecords) sinkLen += scratch.write(oldEncode(r), 0)
@@ -244,6 +246,11 @@ const before = oldCollector(nc)
 const after = new AckCollector(nc)
 const afterPublish = async (batch: Encoded[]) =>
   (await after.publish(batch, 5000)).filter((r) => !(r instanceof Error)).length
+// The sink's own mode on its own stream: one ack per batch; one client publish per event
+// (`frames: false`) against the batch as one buffer of frames.
+const each = new AckCollector(nc, { frames: false })
+const tailPublish = (c: AckCollector) => async (batch: Encoded[]) =>
+  (await c.publish(batch, 5000, true)).filter((r) => !(r instanceof Error)).length
 let published = 0
 
 /**
@@ -292,6 +299,8 @@ try {
     await step('new64', afterPublish, OLD_WINDOW)
     await step('old256', (b) => before.publish(b), NEW_WINDOW)
     await step('new256', afterPublish, NEW_WINDOW)
+    await step('each', tailPublish(each), NEW_WINDOW)
+    await step('frames', tailPublish(after), NEW_WINDOW)
     // The whole sink with its defaults: writeEncoded, queue, pump, acks.
     const events = records(PUBLISH_EVENTS).map((r) => ({ r, json: newEncode(r) }))
     const start = sink.stats().published
@@ -349,6 +358,7 @@ line(`encode to UTF-8, wall per event (${ENCODE_EVENTS})`, best.oldEnc, best.new
 line('encode to UTF-8, given inputRestJson', best.oldEnc, best.restEnc)
 line(`publish step, CPU per event, window ${OLD_WINDOW}`, pub.old64, pub.new64)
 line(`publish step, CPU per event, window ${NEW_WINDOW}`, pub.old256, pub.new256)
+line(`tail acks, w${NEW_WINDOW}: per-event publish vs frames`, pub.each, pub.frames)
 line(`audit CPU per decision, old w${OLD_WINDOW} vs new w${NEW_WINDOW}`, best.oldEnc + pub.old64, best.newEnc + pub.new256)
 console.log(`${'whole sink (writeEncoded → acked), defaults'.padEnd(44)}${''.padStart(10)}${us(pub.sink)}`)
 const floor = pacedBest.get('floor') ?? 0
