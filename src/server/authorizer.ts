@@ -153,17 +153,18 @@ function byteLength(s: string): number {
 const EMPTY: JsonObject = Object.freeze({}) as JsonObject
 
 /**
- * The claims' JSON, made once per claims object: a cached token hands back the same (frozen)
- * claims every time, so a repeat caller's claims are serialised once, not per decision.
+ * The policy input's head, `{"token":<claims JSON>,` as UTF-8 bytes, made once per claims object:
+ * a cached token hands back the same (frozen) claims every time, so a repeat caller's claims are
+ * serialised and encoded once, not per decision.
  */
-const claimsJsonCache = new WeakMap<object, string>()
-function claimsJson(claims: Record<string, unknown>): string {
-  let json = claimsJsonCache.get(claims)
-  if (json === undefined) {
-    json = JSON.stringify(claims)
-    claimsJsonCache.set(claims, json)
+const inputHeadCache = new WeakMap<object, Uint8Array>()
+function inputHead(claims: Record<string, unknown>): Uint8Array {
+  let head = inputHeadCache.get(claims)
+  if (head === undefined) {
+    head = Buffer.from(`{"token":${JSON.stringify(claims)},`)
+    inputHeadCache.set(claims, head)
   }
-  return json
+  return head
 }
 
 /** The JSON size of the request's free-form parts, for requests whose decoder did not measure it. */
@@ -269,9 +270,10 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
       decision = { allow: false, code: 'NO_POLICY', reasons: ['no_policy: no policy bundle is loaded'] }
     } else {
       input = { token: token.claims, subject, action: item.action, resource, context }
-      // The input's JSON from parts: the claims' JSON is made once per token, the rest per call.
+      // The input's JSON from parts: the claims' JSON is made once per token, the rest per call
+      // (without its opening brace, which the head stands in for).
       rest = JSON.stringify({ subject, action: item.action, resource, context })
-      decision = active.engine.evaluateJson(`{"token":${claimsJson(token.claims)},${rest.slice(1)}`)
+      decision = active.engine.evaluateJsonParts(inputHead(token.claims), rest.slice(1))
       if (decision.error !== undefined) {
         logger.warn('policy evaluation failed', { decision_id: decisionId, error: decision.error })
       }

@@ -54,6 +54,26 @@ describe('PolicyEngine', () => {
     expect(engine.evaluateJson('{}')).toMatchObject({ allow: false, code: 'EVALUATION_ERROR' })
   })
 
+  it('decides the same from input JSON given as head bytes and tail text', async () => {
+    const engine = await engineFor(
+      'package a\nd := {"allow": input.n > 1, "reasons": [sprintf("%v %s %s", [input.n, input.s, input.t])]}',
+      'a/d',
+    )
+    for (const input of [{ s: 'é🙂', n: 2, t: 'ü' }, { s: '', n: 0, t: '' }, { s: 'a"b\\c', n: 1.5, t: '€' }]) {
+      const json = JSON.stringify(input)
+      // Split after the first member, as the sidecar splits after the token.
+      const cut = json.indexOf(',"n"') + 1
+      const parts = engine.evaluateJsonParts(Buffer.from(json.slice(0, cut)), json.slice(cut))
+      expect(parts).toEqual(engine.evaluate(input))
+      expect(parts).toEqual(engine.evaluateJson(json))
+    }
+    // A head that is a view into a larger buffer: only its own bytes are input.
+    const shared = Buffer.from('xxxx{"s":"v",yyyy')
+    expect(engine.evaluateJsonParts(shared.subarray(4, 13), '"n":3,"t":"w"}')).toMatchObject({ allow: true, reasons: ['3 v w'] })
+    // Malformed when joined: fails closed like any bad input.
+    expect(engine.evaluateJsonParts(Buffer.from('{"s":'), '}')).toMatchObject({ allow: false, code: 'EVALUATION_ERROR' })
+  })
+
   it('follows the memory when the input or the evaluation grows it', async () => {
     const engine = await engineFor(
       'package a\nd := {"allow": count(input.xs) > 0, "reasons": [sprintf("%d %d", [count(input.xs), count(big)])]}\n' +
