@@ -408,6 +408,37 @@ describe('decodeCheckRequest', () => {
     }
   })
 
+  it('hands back the same token string for the same bytes, and the right one when tokens share a memo slot', () => {
+    const jwt = (body: string, sig: string) => `eyJhbGciOiJSUzI1NiJ9.${body}.${sig}`
+    const a = jwt('a'.repeat(300), 'XYZsig')
+    const encoded = (token: string) => toBinary(CheckRequestSchema, create(CheckRequestSchema, { token, action: 'read' }))
+    const first = decodeCheckRequest(encoded(a)).token
+    expect(first).toBe(a)
+    // The same bytes in a fresh buffer: the memo compares bytes, not buffers.
+    expect(decodeCheckRequest(Buffer.from(encoded(a))).token).toBe(first)
+    // Tokens ending in the same bytes land in one slot: each must still decode to itself.
+    const rivals = Array.from({ length: 50 }, (_, i) => jwt(`${i}-${'b'.repeat(200 + i)}`, 'XYZsig'))
+    for (let round = 0; round < 2; round++) {
+      for (const t of [a, ...rivals]) {
+        expect(decodeCheckRequest(encoded(t)).token).toBe(t)
+        expect(decodeBatchCheckRequest(toBinary(BatchCheckRequestSchema, create(BatchCheckRequestSchema, { token: t }))).token).toBe(t)
+      }
+    }
+    // Same length, same ending, one byte different in the middle.
+    const c = a.slice(0, 100) + 'Q' + a.slice(101)
+    expect(decodeCheckRequest(encoded(a)).token).toBe(a)
+    expect(decodeCheckRequest(encoded(c)).token).toBe(c)
+    // Tokens too long for the memo, and non-ASCII ones, decode like any string.
+    for (const t of [jwt('z'.repeat(5000), 'sig'), jwt('é'.repeat(100), 'ü')]) {
+      expect(decodeCheckRequest(encoded(t)).token).toBe(t)
+      expect(decodeCheckRequest(encoded(t)).token).toBe(t)
+    }
+    // Invalid UTF-8 is refused every time, never remembered.
+    const bad = Buffer.from(encoded(a))
+    bad[10] = 0xff
+    for (let i = 0; i < 2; i++) expect(() => decodeCheckRequest(bad)).toThrow(WireError)
+  })
+
   it('keeps a leading byte-order mark, U+FFFD and astral characters, in short and long strings', () => {
     for (const pad of ['', 'x'.repeat(40)]) {
       const init = { token: '\uFEFFtok' + pad, action: '𝄞😀' + pad, context: { ['\uFFFD' + pad]: '\uFEFF\uFFFD' + pad } }
