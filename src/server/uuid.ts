@@ -23,8 +23,14 @@ for (let i = 0; i < 256; i++) {
 // two-digit pieces made 20 strings and a rope of 19 more per id (about 600 bytes of garbage).
 const out = Buffer.alloc(36, 0x2d)
 // Buffer's own latin1 reader (what `toString('latin1')` calls after its argument checks, which
-// cost a third of an id); on Buffer.prototype in every Node release, though not in its typings.
-const latin1 = (out as unknown as { latin1Slice(start: number, end: number): string }).latin1Slice
+// cost a third of an id); on Buffer.prototype in every Node release, though not in its typings,
+// so `toString` stands in should it ever be gone.
+type Latin1 = (this: Buffer, start: number, end: number) => string
+const latin1: Latin1 =
+  (out as unknown as { latin1Slice?: Latin1 }).latin1Slice ??
+  function (this: Buffer, start: number, end: number): string {
+    return this.toString('latin1', start, end)
+  }
 
 function put(at: number, byte: number): void {
   const digits = HEX[byte & 0xff]!
