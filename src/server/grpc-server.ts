@@ -8,6 +8,7 @@
  * @module
  */
 
+import type { Http2Server } from 'node:http2'
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
 import type { DescMessage, MessageShape } from '@bufbuild/protobuf'
 import { Server, ServerCredentials, status as Status } from '@grpc/grpc-js'
@@ -34,6 +35,7 @@ import type { Authorizer } from './authorizer.js'
 import { HealthState, ServingStatus } from './health.js'
 import type { Logger } from './logger.js'
 import { toServiceError } from './status.js'
+import { installStreamTable } from './stream-table.js'
 import {
   decodeBatchCheckRequest,
   decodeCheckRequest,
@@ -210,6 +212,30 @@ function unary<Req, Res>(
 }
 
 /**
+ * Gives every new http2 session of the server a {@link installStreamTable | stream table} that
+ * never rebuilds a hash table (see `stream-table.ts`: Node's own Map made each scavenge promote
+ * the streams in flight). grpc-js keeps its http2 servers in a private `http2Servers` Map; when
+ * that or Node's session layout is not what we expect, sessions keep Node's Map.
+ */
+function streamTables(server: Server, logger: Logger): void {
+  const http2Servers = (server as unknown as { http2Servers?: unknown }).http2Servers
+  if (!(http2Servers instanceof Map)) {
+    logger.debug('http2 stream tables not installed: grpc-js keeps no http2Servers map')
+    return
+  }
+  let warned = false
+  for (const h2 of http2Servers.keys()) {
+    if (typeof (h2 as { on?: unknown }).on !== 'function') continue
+    ;(h2 as Http2Server).on('session', (session) => {
+      if (!installStreamTable(session) && !warned) {
+        warned = true
+        logger.debug('http2 stream table not installed: unexpected session layout')
+      }
+    })
+  }
+}
+
+/**
  * Starts the gRPC server.
  *
  * @example
@@ -278,6 +304,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
       else resolve(p)
     })
   })
+  streamTables(server, logger)
   // A unix socket address is reported as given; a TCP one with the port actually bound.
   const address = options.address.startsWith('unix:')
     ? options.address
