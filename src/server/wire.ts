@@ -287,9 +287,7 @@ function readToken(end: number): string {
   const len = readLength(end)
   const start = pos
   pos += len
-  if (len <= SHORT_STRING || len > MEMO_MAX) {
-    return len === 0 ? '' : len > SHORT_STRING ? readLongString(start, pos) : readShortString(start, len)
-  }
+  if (len <= SHORT_STRING || len > MEMO_MAX) return stringAt(start, len)
   const slot = (buf[pos - 1]! * 31 + buf[pos - 2]! * 7 + buf[pos - 3]!) & (TOKEN_SLOTS - 1)
   const known = tokenBytes[slot]
   if (known !== undefined && known.length === len && known.compare(buf, start, pos) === 0) {
@@ -305,8 +303,13 @@ function readString(end: number): string {
   const len = readLength(end)
   const start = pos
   pos += len
+  return stringAt(start, len)
+}
+
+/** The `len` bytes at `start` as a string: short ones through the cache, long ones checked. */
+function stringAt(start: number, len: number): string {
   if (len === 0) return ''
-  return len > SHORT_STRING ? readLongString(start, pos) : readShortString(start, len)
+  return len > SHORT_STRING ? readLongString(start, start + len) : readShortString(start, len)
 }
 
 /** Skips an unknown field; groups nest at most `budget` deep (protobuf-es' remaining depth). */
