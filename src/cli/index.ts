@@ -13,3 +13,5 @@ export { DEFAULT_TEST_TIMEOUT_MS, formatTestResults, readTestSources, runTests, 
 export type { CommandOutput, TestOptions, TestResult } from './test-command.js'
 export { loadPolicy, startSidecar } from './serve.js'
 export type { Sidecar } from './serve.js'
+export { reportReady, superviseWorkers, WORKER_SLOT_ENV, workerConfig, workerSlot } from './workers.js'
+export type { SuperviseOptions, WorkerReady } from './workers.js'

@@ -5,14 +5,17 @@
  * @module
  */
 
+import cluster from 'node:cluster'
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { loadServeConfig, SERVE_FLAGS } from '../config/index.js'
+import type { ServeConfig } from '../config/index.js'
 import { createLogger } from '../server/index.js'
 import { buildBundle, dumpIr } from './build.js'
 import { evaluateQuery } from './eval.js'
 import { startSidecar } from './serve.js'
 import { testCommand } from './test-command.js'
+import { reportReady, superviseWorkers, workerConfig, workerSlot } from './workers.js'
 
 const HELP = {
   main: `Usage: verdict <command> [options]
@@ -49,8 +52,11 @@ Options (each also as VERDICT_<NAME> env var or a key in the config file; flags 
   --algorithms <a,b>        accepted signature algorithms (default RS256,ES256,... asymmetric only)
   --max-token-age <dur>     reject tokens whose iat is older than this, e.g. 1h
   --issuers <json>          several trusted issuers as JSON (see verdict.example.yaml)
+  --workers <n|auto>        sidecar processes sharing the address, one core each (default 1;
+                            auto: one per CPU); a supervising primary restarts any that dies
 
-Signals: SIGTERM/SIGINT drain calls, flush audit and exit 0; SIGHUP reloads the bundle.
+Signals: SIGTERM/SIGINT drain calls, flush audit and exit 0; SIGHUP reloads the bundle
+(with --workers, the primary passes each signal on to every worker).
 `,
   build: `Usage: verdict build <dir> -o <bundle.tar.gz> [--entrypoint pkg/rule]... [--revision r] [--dump-ir]
 
@@ -107,15 +113,39 @@ async function serve(args: string[]): Promise<number> {
     else if (Array.isArray(v)) flags[k] = v.join(',')
   }
   const config = loadServeConfig({ flags, env: process.env })
-  const logger = createLogger({ level: config.logLevel })
-  const sidecar = await startSidecar(config, logger)
+  if (config.workers > 1 && cluster.isPrimary) {
+    const logger = createLogger({ level: config.logLevel, fields: { worker: 'primary' } })
+    return superviseWorkers({ workers: config.workers, logger, shutdownGraceMs: config.shutdownGraceMs })
+  }
+  const slot = workerSlot()
+  try {
+    return await serveHere(config, slot)
+  } finally {
+    // A worker's IPC channel would keep it alive after the drain, or after a failed start.
+    if (slot !== undefined && process.connected) process.disconnect()
+  }
+}
+
+/** Serves in this process (alone, or as worker `slot`) until SIGTERM/SIGINT. */
+async function serveHere(config: ServeConfig, slot: number | undefined): Promise<number> {
+  const logger = createLogger({ level: config.logLevel, ...(slot === undefined ? {} : { fields: { worker: slot } }) })
+  const sidecar = await startSidecar(slot === undefined ? config : workerConfig(config, slot), logger)
+  reportReady(sidecar.address)
   await new Promise<void>((resolve) => {
     const onSignal = (signal: string): void => {
       logger.info('shutting down', { signal })
       sidecar.stop().then(resolve, resolve)
     }
-    process.once('SIGTERM', () => onSignal('SIGTERM'))
-    process.once('SIGINT', () => onSignal('SIGINT'))
+    // Handlers stay installed: a second signal (Ctrl-C reaches a worker and its primary, which
+    // passes it on) must not fall back to the default action and kill a worker mid-drain.
+    process.on('SIGTERM', () => onSignal('SIGTERM'))
+    process.on('SIGINT', () => onSignal('SIGINT'))
+    // A worker whose primary is gone (killed, crashed) has no supervisor: drain and leave.
+    // node:cluster makes such a worker exit at once, dropping the audit events it still holds.
+    if (slot !== undefined) {
+      for (const listener of process.listeners('disconnect')) process.off('disconnect', listener)
+      process.once('disconnect', () => onSignal('primary gone'))
+    }
     // SIGHUP re-reads the bundle; a bad one is rejected and the last good one keeps serving.
     process.on('SIGHUP', () => {
       logger.info('reloading bundle', { signal: 'SIGHUP' })

@@ -10,6 +10,7 @@ export {
   DEFAULT_GRPC_ADDRESS,
   DEFAULT_SERVICE,
   DEFAULT_SHUTDOWN_GRACE_MS,
+  MAX_WORKERS,
   loadServeConfig,
   readConfigFile,
   SERVE_FLAGS,

@@ -7,7 +7,7 @@
  */
 
 import { readFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import type { AuditOptions } from '../audit/index.js'
@@ -48,7 +48,15 @@ export interface ServeConfig {
   limits: LimitsOptions
   /** How long shutdown waits for calls and audit, in ms. Example: `5s` in files. */
   shutdownGraceMs: number
+  /**
+   * Sidecar processes sharing the listen address (`--workers`): 1 serves in this process; more
+   * fork that many workers under a supervising primary. `auto` in flags and files is one per CPU.
+   */
+  workers: number
 }
+
+/** Most workers `--workers` accepts. */
+export const MAX_WORKERS = 64
 
 /** Raw sources of configuration. */
 export interface ConfigSources {
@@ -183,6 +191,7 @@ const SETTINGS = {
   maxPropertiesBytes: { flag: 'max-properties-bytes', env: 'VERDICT_MAX_PROPERTIES_BYTES', file: 'limits.max_properties_bytes' },
   maxBatchItems: { flag: 'max-batch-items', env: 'VERDICT_MAX_BATCH_ITEMS', file: 'limits.max_batch_items' },
   maxMessageBytes: { flag: 'max-message-bytes', env: 'VERDICT_MAX_MESSAGE_BYTES', file: 'limits.max_message_bytes' },
+  workers: { flag: 'workers', env: 'VERDICT_WORKERS', file: 'workers' },
 } as const satisfies Record<string, Setting>
 
 /** The flag names `verdict serve` accepts besides `--config`. */
@@ -299,6 +308,17 @@ export function loadServeConfig(sources: ConfigSources): ServeConfig {
     issuers: issuerList(),
   })
 
+  const workers = (): number => {
+    const { value, key } = raw(SETTINGS.workers)
+    if (value === undefined || value === null) return 1
+    if (value === 'auto') return Math.min(availableParallelism(), MAX_WORKERS)
+    const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_WORKERS) {
+      invalid(key, `must be auto or an integer from 1 to ${MAX_WORKERS} (got ${JSON.stringify(value)})`)
+    }
+    return n
+  }
+
   const limitDefaults = defaultLimitsOptions()
   const config: ServeConfig = {
     bundle: str(SETTINGS.bundle, true)!,
@@ -313,6 +333,7 @@ export function loadServeConfig(sources: ConfigSources): ServeConfig {
       maxMessageBytes: int(SETTINGS.maxMessageBytes, limitDefaults.maxMessageBytes),
     },
     shutdownGraceMs: duration(SETTINGS.shutdownGrace, DEFAULT_SHUTDOWN_GRACE_MS),
+    workers: workers(),
     audit: {},
   }
   // host:port, or a unix domain socket (unix:///abs/path or unix:rel/path), a sidecar's natural

@@ -34,6 +34,8 @@ export interface LoggerOptions {
   level?: LogLevel
   /** Where lines go; default `process.stderr`. */
   stream?: Writable
+  /** Fields on every line, before the call's own. Example: `{ worker: 1 }`. */
+  fields?: Record<string, unknown>
 }
 
 /** Whether `value` names a log level. */
@@ -50,9 +52,10 @@ export function isLogLevel(value: unknown): value is LogLevel {
 export function createLogger(options: LoggerOptions = {}): Logger {
   const min = RANK[options.level ?? 'info']
   const stream = options.stream ?? process.stderr
+  const base = options.fields
   const write = (level: LogLevel, msg: string, fields?: Record<string, unknown>): void => {
     if (RANK[level] < min) return
-    const line = { time: new Date().toISOString(), level, msg, ...fields }
+    const line = { time: new Date().toISOString(), level, msg, ...base, ...fields }
     stream.write(`${JSON.stringify(line, errorReplacer)}\n`)
   }
   return {
