@@ -42,6 +42,11 @@ export interface ClientOptions {
   credentials?: ChannelCredentials
   /** Deadline per call, in ms. Default 5000. */
   timeoutMs?: number
+  /**
+   * HTTP/2 connections to open, calls spread over them in turn. Default 1. A sidecar started
+   * with `--workers N` hands each connection to one worker, so give it at least N to use them all.
+   */
+  connections?: number
 }
 
 /** A connected client. */
@@ -71,7 +76,18 @@ function toDecision(res: CheckResponse): Decision {
  * const d = await verdict.check({ token, action: 'read', resource: { type: 'trade', id: 't1' } })
  */
 export function createClient(options: ClientOptions): VerdictClient {
-  const client = new Client(options.address, options.credentials ?? grpcCredentials.createInsecure())
+  const connections = options.connections ?? 1
+  if (!Number.isInteger(connections) || connections < 1) {
+    throw new RangeError(`connections must be a positive integer (got ${connections})`)
+  }
+  const creds = options.credentials ?? grpcCredentials.createInsecure()
+  // grpc-js shares one connection between clients of the same target unless each has its own
+  // subchannel pool.
+  const clients = Array.from(
+    { length: connections },
+    () => new Client(options.address, creds, connections > 1 ? { 'grpc.use_local_subchannel_pool': 1 } : {}),
+  )
+  let turn = 0
   const timeoutMs = options.timeoutMs ?? 5000
   const call = <Req, Res>(
     path: string,
@@ -80,6 +96,8 @@ export function createClient(options: ClientOptions): VerdictClient {
     request: Req,
   ): Promise<Res> =>
     new Promise((resolve, reject) => {
+      const client = clients[turn]!
+      turn = (turn + 1) % clients.length
       client.makeUnaryRequest(
         path,
         serialize,
@@ -113,7 +131,7 @@ export function createClient(options: ClientOptions): VerdictClient {
       return res.results.map(toDecision)
     },
     close() {
-      client.close()
+      for (const client of clients) client.close()
     },
   }
 }

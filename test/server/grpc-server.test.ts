@@ -163,6 +163,25 @@ describe('gRPC server', () => {
     expect(records[0]!.path).toBe('trades/decision')
   })
 
+  it('SDK: spreads calls over `connections` HTTP/2 connections in turn', async () => {
+    const token = await issuer.mint(claims)
+    const peers = async (connections: number): Promise<Set<unknown>> => {
+      const spread = createClient({ address: server.address, connections })
+      const from = logLines.length
+      try {
+        for (let i = 0; i < 6; i++) expect(await spread.check({ token, action: 'read', resource: trade })).toMatchObject({ allow: true })
+      } finally {
+        spread.close()
+      }
+      const rpcs = logLines.slice(from).map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'rpc')
+      expect(rpcs).toHaveLength(6)
+      return new Set(rpcs.map((l) => l.peer))
+    }
+    expect((await peers(3)).size).toBe(3)
+    expect((await peers(1)).size).toBe(1)
+    expect(() => createClient({ address: server.address, connections: 0 })).toThrow(/connections must be a positive integer/)
+  })
+
   it('keeps answering when the audit hook throws', async () => {
     const d = await client.check({ token: await issuer.mint(claims), action: 'explode', resource: trade })
     expect(d.code).toBe('POLICY_DENIED')
