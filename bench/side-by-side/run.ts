@@ -395,7 +395,7 @@ async function measureAll(
             )
             phases.push(p)
             log(
-              `${p.target} ${p.tokens} c=${concurrency}${s.rounds > 1 ? ` round ${round}` : ''}: ${p.rps.toFixed(0)} req/s p50 ${p.p50Ms.toFixed(3)} ms, ${p.wrong} wrong, ${p.errors} errors`,
+              `${p.target} ${p.tokens} c=${concurrency}${s.rounds > 1 ? ` round ${round}` : ''}: ${p.rps.toFixed(0)} req/s p50 ${p.p50Ms.toFixed(3)} ms, CPU µs/req server ${p.cpuUsPerReq.toFixed(0)} client ${p.clientCpuUsPerReq.toFixed(1)}, ${p.wrong} wrong, ${p.errors} errors`,
             )
           } catch (err) {
             // A server that died mid-phase also fails the CPU reading; its exit explains more.
