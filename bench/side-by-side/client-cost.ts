@@ -57,7 +57,8 @@ async function main(argv: string[]): Promise<void> {
   const int = (flag: string, v: string | undefined, d: number): number => {
     if (v === undefined) return d
     const n = Number(v)
-    if (!Number.isInteger(n) || n < 1) throw new TypeError(`--${flag} must be a positive integer, got ${v}`)
+    if (!Number.isInteger(n) || n < 1)
+      throw new TypeError(`--${flag} must be a positive integer, got ${v}`)
     return n
   }
   const rounds = int('rounds', values.rounds, 3)
@@ -67,7 +68,8 @@ async function main(argv: string[]): Promise<void> {
   const workers = int('workers', values.workers, 2)
   const all: string[] = Object.values(LoadClientKind)
   const kinds = (values.clients?.split(',').map((k) => k.trim()) ?? all) as LoadClientKind[]
-  for (const k of kinds) if (!all.includes(k)) throw new TypeError(`--clients takes ${all.join(', ')}, got ${k}`)
+  for (const k of kinds)
+    if (!all.includes(k)) throw new TypeError(`--clients takes ${all.join(', ')}, got ${k}`)
 
   const dir = await mkdtemp(join(tmpdir(), 'verdict-client-cost-'))
   let echo: ServerProcess | undefined
@@ -78,7 +80,8 @@ async function main(argv: string[]): Promise<void> {
     if (values.address === undefined) echo = await startEcho()
     const address = values.address ?? echo!.address
     const serverCpuMs = echo ? () => echo!.cpuMs() : undefined
-    for (const k of kinds) pools.set(k, await LoadClients.connect(workers, TargetKind.ECHO, address, k))
+    for (const k of kinds)
+      pools.set(k, await LoadClients.connect(workers, TargetKind.ECHO, address, k))
     const phase = (k: LoadClientKind, ms: number): Promise<WorkerResult[]> =>
       pools.get(k)!.run(requests, concurrency, Number.MAX_SAFE_INTEGER, ms, false)
     for (const k of kinds) await phase(k, warmupMs)
@@ -92,7 +95,10 @@ async function main(argv: string[]): Promise<void> {
         const ok = results.reduce((n, r) => n + r.ok, 0)
         const wrong = results.reduce((n, r) => n + r.wrong, 0)
         const errors = results.reduce((n, r) => n + r.errors, 0)
-        if (wrong > 0) throw new Error(`${k}: ${wrong} wrong answers: ${results.flatMap((r) => r.samples).join('; ')}`)
+        if (wrong > 0)
+          throw new Error(
+            `${k}: ${wrong} wrong answers: ${results.flatMap((r) => r.samples).join('; ')}`,
+          )
         const wallMs = Math.max(...results.map((r) => r.elapsedMs))
         const row: Row = {
           round,
@@ -126,7 +132,16 @@ async function main(argv: string[]): Promise<void> {
     for (const k of kinds) {
       const mine = rows.filter((r) => r.client === k)
       out.push(
-        `| ${k} | ${range(mine.map((r) => r.rps), 0)} | ${range(mine.map((r) => r.clientCpuUs), 1)} | ${range(mine.map((r) => r.serverCpuUs), 0)} | ${mine.reduce((n, r) => n + r.errors, 0)} |`,
+        `| ${k} | ${range(
+          mine.map((r) => r.rps),
+          0,
+        )} | ${range(
+          mine.map((r) => r.clientCpuUs),
+          1,
+        )} | ${range(
+          mine.map((r) => r.serverCpuUs),
+          0,
+        )} | ${mine.reduce((n, r) => n + r.errors, 0)} |`,
       )
     }
     out.push('', 'Median over the rounds (lowest–highest).', '')
@@ -139,6 +154,8 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
-  process.stderr.write(`bench:clients: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+  process.stderr.write(
+    `bench:clients: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  )
   process.exitCode = 1
 })

@@ -73,9 +73,9 @@ export interface H2ClientOptions {
   initialWindowSize?: number
   /** The connection's receive window, set by a WINDOW_UPDATE at the start. Default 64 MiB. */
   connectionWindowSize?: number
-  /** Largest response message accepted, in bytes; larger fails RESOURCE_EXHAUSTED. Default 4 MiB. */
+  /** Largest response message accepted (larger fails RESOURCE_EXHAUSTED). Default 4 MiB. */
   maxResponseSize?: number
-  /** How long to wait for the TCP connection and the server's first SETTINGS, in ms. Default 10000. */
+  /** How long to wait for the connection and the server's first SETTINGS, in ms. Default 10000. */
   connectTimeoutMs?: number
   /** The first stream id (odd). Default 1; tests start near 2^31 to reach stream-id exhaustion. */
   firstStreamId?: number
@@ -97,7 +97,11 @@ export function defaultH2ClientOptions(): Required<H2ClientOptions> {
  * made with (so one function can serve every call, with no closure per call). It runs inside the
  * client's socket callback: it may start new calls, and must not throw.
  */
-export type UnaryCallback<T> = (err: GrpcCallError | null, response: Buffer | undefined, context: T) => void
+export type UnaryCallback<T> = (
+  err: GrpcCallError | null,
+  response: Buffer | undefined,
+  context: T,
+) => void
 
 // Frame types, flags, settings and error codes (RFC 9113 §6, §7, §11).
 const DATA = 0x0
@@ -432,7 +436,11 @@ export class H2Client {
     }
     window('initialWindowSize', 0)
     window('connectionWindowSize', 65_535)
-    if (!Number.isInteger(o.firstStreamId) || o.firstStreamId % 2 !== 1 || o.firstStreamId > MAX_STREAM_ID)
+    if (
+      !Number.isInteger(o.firstStreamId) ||
+      o.firstStreamId % 2 !== 1 ||
+      o.firstStreamId > MAX_STREAM_ID
+    )
       throw new TypeError(`firstStreamId must be an odd stream id, got ${o.firstStreamId}`)
     const client = new H2Client(address, o)
     return new Promise((resolve, reject) => {
@@ -475,7 +483,9 @@ export class H2Client {
    * response, context)` runs once, never synchronously from this method.
    */
   call<T>(path: string, message: Buffer, callback: UnaryCallback<T>, context: T): void {
-    this.#submit(new Call(this.#blockFor(path), message, callback as UnaryCallback<unknown>, context))
+    this.#submit(
+      new Call(this.#blockFor(path), message, callback as UnaryCallback<unknown>, context),
+    )
   }
 
   /**
@@ -523,7 +533,8 @@ export class H2Client {
       this.#draining = 'stream ids of this connection are used up (2^31-1); connect again'
       this.#drainWaiting()
       process.nextTick(refuse, call, new GrpcCallError(GrpcStatus.UNAVAILABLE, this.#draining))
-      if (this.#active === 0) this.#shutdown(new GrpcCallError(GrpcStatus.UNAVAILABLE, this.#draining), true)
+      if (this.#active === 0)
+        this.#shutdown(new GrpcCallError(GrpcStatus.UNAVAILABLE, this.#draining), true)
       return
     }
     const id = this.#nextId
@@ -662,7 +673,12 @@ export class H2Client {
   }
 
   /** Ends a call: frees its stream, starts queued calls, then runs its callback. */
-  #finish(call: Call, err: GrpcCallError | null, response: Buffer | undefined, serverEnded: boolean): void {
+  #finish(
+    call: Call,
+    err: GrpcCallError | null,
+    response: Buffer | undefined,
+    serverEnded: boolean,
+  ): void {
     if (call.done) return
     call.done = true
     this.#slots[(call.id >>> 1) & this.#mask] = undefined
@@ -761,7 +777,10 @@ export class H2Client {
         return this.#onWindowUpdate(buf, id, s, e)
       case PING:
         if (id !== 0 || len !== 8)
-          return this.#connectionError(len !== 8 ? FRAME_SIZE_ERROR : PROTOCOL_ERROR, 'malformed PING')
+          return this.#connectionError(
+            len !== 8 ? FRAME_SIZE_ERROR : PROTOCOL_ERROR,
+            'malformed PING',
+          )
         if ((flags & FLAG_ACK) === 0) {
           this.#ensure(17)
           this.#frameHeader(8, PING, FLAG_ACK, 0)
@@ -774,7 +793,10 @@ export class H2Client {
       case GOAWAY:
         return this.#onGoaway(buf, id, s, e)
       case PUSH_PROMISE:
-        return this.#connectionError(PROTOCOL_ERROR, 'PUSH_PROMISE although the client disabled push')
+        return this.#connectionError(
+          PROTOCOL_ERROR,
+          'PUSH_PROMISE although the client disabled push',
+        )
       case PRIORITY:
       default:
         // PRIORITY is advisory; unknown frame types must be ignored (RFC 9113 §4.1).
@@ -794,7 +816,8 @@ export class H2Client {
     }
     if (flags & FLAG_PADDED) {
       const pad = len > 0 ? buf[s]! : 0
-      if (len === 0 || pad >= len) return this.#connectionError(PROTOCOL_ERROR, 'DATA padding longer than its frame')
+      if (len === 0 || pad >= len)
+        return this.#connectionError(PROTOCOL_ERROR, 'DATA padding longer than its frame')
       s++
       e -= pad
     }
@@ -818,7 +841,12 @@ export class H2Client {
       return this.#abort(call, GrpcStatus.INTERNAL, 'server sent DATA before response headers', end)
     if (e > s && !this.#onMessageBytes(call, buf, s, e, end)) return
     if (end)
-      this.#abort(call, GrpcStatus.UNKNOWN, 'server ended the stream without trailers (no grpc-status)', true)
+      this.#abort(
+        call,
+        GrpcStatus.UNKNOWN,
+        'server ended the stream without trailers (no grpc-status)',
+        true,
+      )
   }
 
   /** Adds DATA payload to the call's response message; false if that failed the call. */
@@ -826,7 +854,12 @@ export class H2Client {
     while (p < e) {
       if (call.prefixLeft > 0) {
         if (call.messages > 0) {
-          this.#abort(call, GrpcStatus.INTERNAL, 'server sent more than one message on a unary call', end)
+          this.#abort(
+            call,
+            GrpcStatus.INTERNAL,
+            'server sent more than one message on a unary call',
+            end,
+          )
           return false
         }
         if (call.prefixLeft === 5 && e - p >= 5) {
@@ -843,7 +876,12 @@ export class H2Client {
         if (call.prefixLeft > 0) continue
         if (call.compressed) {
           const enc = call.encoding === '' ? 'no grpc-encoding' : `grpc-encoding ${call.encoding}`
-          this.#abort(call, GrpcStatus.INTERNAL, `server sent a compressed message (${enc}); this client does not decompress`, end)
+          this.#abort(
+            call,
+            GrpcStatus.INTERNAL,
+            `server sent a compressed message (${enc}); this client does not decompress`,
+            end,
+          )
           return false
         }
         if (call.length > this.#maxResponse) {
@@ -881,7 +919,11 @@ export class H2Client {
       e -= pad
     }
     if (flags & FLAG_PRIORITY) s += 5
-    if (e < s) return this.#connectionError(PROTOCOL_ERROR, 'HEADERS padding or priority longer than its frame')
+    if (e < s)
+      return this.#connectionError(
+        PROTOCOL_ERROR,
+        'HEADERS padding or priority longer than its frame',
+      )
     const end = (flags & FLAG_END_STREAM) !== 0
     if (flags & FLAG_END_HEADERS) return this.#onHeaderBlock(id, end, buf, s, e)
     this.#contId = id
@@ -892,11 +934,17 @@ export class H2Client {
 
   #onContinuation(buf: Buffer, flags: number, id: number, s: number, e: number): void {
     if (this.#contId === 0 || id !== this.#contId)
-      return this.#connectionError(PROTOCOL_ERROR, `CONTINUATION on stream ${id} outside a header block`)
+      return this.#connectionError(
+        PROTOCOL_ERROR,
+        `CONTINUATION on stream ${id} outside a header block`,
+      )
     this.#contParts.push(Buffer.from(buf.subarray(s, e)))
     this.#contLen += e - s
     if (this.#contLen > MAX_HEADER_BLOCK)
-      return this.#connectionError(ENHANCE_YOUR_CALM, `header block larger than ${MAX_HEADER_BLOCK} octets`)
+      return this.#connectionError(
+        ENHANCE_YOUR_CALM,
+        `header block larger than ${MAX_HEADER_BLOCK} octets`,
+      )
     if ((flags & FLAG_END_HEADERS) === 0) return
     const block = Buffer.concat(this.#contParts, this.#contLen)
     this.#contId = 0
@@ -911,12 +959,18 @@ export class H2Client {
       // Decoded whatever the stream's state, to keep the table in step with the server's.
       n = this.#hpack.decode(buf, s, e)
     } catch (err) {
-      return this.#connectionError(COMPRESSION_ERROR, err instanceof Error ? err.message : String(err))
+      return this.#connectionError(
+        COMPRESSION_ERROR,
+        err instanceof Error ? err.message : String(err),
+      )
     }
     const call = this.#lookup(id)
     if (call === undefined) {
       if (id >= this.#nextId || (id & 1) === 0)
-        this.#connectionError(PROTOCOL_ERROR, `HEADERS on stream ${id}, which the client never opened`)
+        this.#connectionError(
+          PROTOCOL_ERROR,
+          `HEADERS on stream ${id}, which the client never opened`,
+        )
       return
     }
     const h = this.#hpack.headers
@@ -947,12 +1001,22 @@ export class H2Client {
       call.started = true
       if (status !== '200') {
         const code = status === '' ? GrpcStatus.INTERNAL : statusForHttp(status)
-        return this.#abort(call, code, status === '' ? 'response without :status' : `HTTP status ${status}`, end)
+        return this.#abort(
+          call,
+          code,
+          status === '' ? 'response without :status' : `HTTP status ${status}`,
+          end,
+        )
       }
       // Trailers-only: the status comes in the one header block.
       if (end) return this.#complete(call, grpcStatus, grpcMessage)
       if (!contentType.startsWith('application/grpc'))
-        return this.#abort(call, GrpcStatus.UNKNOWN, `content-type ${contentType || '(none)'} is not application/grpc`, false)
+        return this.#abort(
+          call,
+          GrpcStatus.UNKNOWN,
+          `content-type ${contentType || '(none)'} is not application/grpc`,
+          false,
+        )
       return
     }
     if (!end) return this.#abort(call, GrpcStatus.INTERNAL, 'trailers without END_STREAM', false)
@@ -969,10 +1033,16 @@ export class H2Client {
           : 'server answered OK without a response message'
       return this.#abort(call, GrpcStatus.INTERNAL, why, true)
     }
-    if (grpcStatus === '') return this.#abort(call, GrpcStatus.UNKNOWN, 'response without grpc-status', true)
+    if (grpcStatus === '')
+      return this.#abort(call, GrpcStatus.UNKNOWN, 'response without grpc-status', true)
     const code = Number(grpcStatus)
     if (!Number.isInteger(code) || code < 0)
-      return this.#abort(call, GrpcStatus.UNKNOWN, `invalid grpc-status ${JSON.stringify(grpcStatus)}`, true)
+      return this.#abort(
+        call,
+        GrpcStatus.UNKNOWN,
+        `invalid grpc-status ${JSON.stringify(grpcStatus)}`,
+        true,
+      )
     this.#finish(call, new GrpcCallError(code, decodeGrpcMessage(grpcMessage)), undefined, true)
   }
 
@@ -982,7 +1052,8 @@ export class H2Client {
       if (e !== s) this.#connectionError(FRAME_SIZE_ERROR, 'SETTINGS ACK with a payload')
       return
     }
-    if ((e - s) % 6 !== 0) return this.#connectionError(FRAME_SIZE_ERROR, 'SETTINGS payload not a multiple of 6')
+    if ((e - s) % 6 !== 0)
+      return this.#connectionError(FRAME_SIZE_ERROR, 'SETTINGS payload not a multiple of 6')
     for (let p = s; p < e; p += 6) {
       const key = buf.readUInt16BE(p)
       const value = buf.readUInt32BE(p + 2)
@@ -995,7 +1066,10 @@ export class H2Client {
           break
         case SETTINGS_INITIAL_WINDOW_SIZE: {
           if (value > MAX_WINDOW)
-            return this.#connectionError(FLOW_CONTROL_ERROR, `INITIAL_WINDOW_SIZE ${value} above 2^31-1`)
+            return this.#connectionError(
+              FLOW_CONTROL_ERROR,
+              `INITIAL_WINDOW_SIZE ${value} above 2^31-1`,
+            )
           const delta = value - this.#peerInitialWindow
           this.#peerInitialWindow = value
           for (const c of this.#slots) if (c !== undefined) c.sendWindow += delta
@@ -1026,10 +1100,12 @@ export class H2Client {
   }
 
   #onWindowUpdate(buf: Buffer, id: number, s: number, e: number): void {
-    if (e - s !== 4) return this.#connectionError(FRAME_SIZE_ERROR, 'WINDOW_UPDATE payload not 4 octets')
+    if (e - s !== 4)
+      return this.#connectionError(FRAME_SIZE_ERROR, 'WINDOW_UPDATE payload not 4 octets')
     const inc = buf.readUInt32BE(s) & 0x7fffffff
     if (id === 0) {
-      if (inc === 0) return this.#connectionError(PROTOCOL_ERROR, 'WINDOW_UPDATE of 0 on the connection')
+      if (inc === 0)
+        return this.#connectionError(PROTOCOL_ERROR, 'WINDOW_UPDATE of 0 on the connection')
       this.#connSendWindow += inc
       if (this.#connSendWindow > MAX_WINDOW)
         return this.#connectionError(FLOW_CONTROL_ERROR, 'connection send window above 2^31-1')
@@ -1037,7 +1113,8 @@ export class H2Client {
     }
     const call = this.#lookup(id)
     if (call === undefined) return
-    if (inc === 0) return this.#abort(call, GrpcStatus.INTERNAL, 'WINDOW_UPDATE of 0 on the stream', false)
+    if (inc === 0)
+      return this.#abort(call, GrpcStatus.INTERNAL, 'WINDOW_UPDATE of 0 on the stream', false)
     call.sendWindow += inc
     if (call.sendWindow > MAX_WINDOW)
       return this.#abort(call, GrpcStatus.INTERNAL, 'stream send window above 2^31-1', false)
@@ -1046,13 +1123,17 @@ export class H2Client {
 
   #onRstStream(buf: Buffer, id: number, s: number, e: number): void {
     if (id === 0) return this.#connectionError(PROTOCOL_ERROR, 'RST_STREAM on stream 0')
-    if (e - s !== 4) return this.#connectionError(FRAME_SIZE_ERROR, 'RST_STREAM payload not 4 octets')
+    if (e - s !== 4)
+      return this.#connectionError(FRAME_SIZE_ERROR, 'RST_STREAM payload not 4 octets')
     const call = this.#lookup(id)
     if (call === undefined) return
     const code = buf.readUInt32BE(s)
     this.#finish(
       call,
-      new GrpcCallError(statusForReset(code), `server reset the stream (RST_STREAM ${errorName(code)})`),
+      new GrpcCallError(
+        statusForReset(code),
+        `server reset the stream (RST_STREAM ${errorName(code)})`,
+      ),
       undefined,
       true,
     )
@@ -1064,7 +1145,8 @@ export class H2Client {
     const last = buf.readUInt32BE(s) & 0x7fffffff
     const code = buf.readUInt32BE(s + 4)
     const debug = buf.toString('latin1', s + 8, e)
-    const reason = `server sent GOAWAY (${errorName(code)}, last stream ${last})${debug ? `: ${debug}` : ''}`
+    const why = `${errorName(code)}, last stream ${last}`
+    const reason = `server sent GOAWAY (${why})${debug ? `: ${debug}` : ''}`
     this.#draining ??= reason
     // Streams above the last id were never processed; the ones below it may still complete.
     const err = new GrpcCallError(GrpcStatus.UNAVAILABLE, `${reason}; the call was not processed`)
@@ -1079,7 +1161,13 @@ export class H2Client {
   #connectionError(code: number, message: string): void {
     if (this.#closed !== undefined) return
     this.#goaway(code, message)
-    this.#shutdown(new GrpcCallError(GrpcStatus.INTERNAL, `HTTP/2 ${errorName(code)} from ${this.address}: ${message}`), true)
+    this.#shutdown(
+      new GrpcCallError(
+        GrpcStatus.INTERNAL,
+        `HTTP/2 ${errorName(code)} from ${this.address}: ${message}`,
+      ),
+      true,
+    )
   }
 
   /**
@@ -1090,10 +1178,11 @@ export class H2Client {
     if (this.#closed !== undefined) return
     this.#closed = err
     clearTimeout(this.#readyTimer)
+    // In flight in the order they were sent, then the queued ones.
     const calls = [
-      ...this.#slots.filter((c): c is Call => c !== undefined),
+      ...this.#slots.filter((c): c is Call => c !== undefined).sort((a, b) => a.id - b.id),
       ...(this.#waiting.slice(this.#waitHead) as Call[]),
-    ].sort((a, b) => a.id - b.id)
+    ]
     this.#slots.fill(undefined)
     this.#waiting = []
     this.#waitHead = 0

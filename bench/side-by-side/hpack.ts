@@ -395,7 +395,9 @@ export class HpackDecoder {
   }
 
   #nameAt(index: number): string {
-    return index <= STATIC_TABLE.length ? STATIC_TABLE[index - 1]![0] : this.#names[this.#slot(index)]!
+    return index <= STATIC_TABLE.length
+      ? STATIC_TABLE[index - 1]![0]
+      : this.#names[this.#slot(index)]!
   }
 
   /** The ring slot of dynamic-table index `index` (62 = newest). */
@@ -433,7 +435,6 @@ export class HpackDecoder {
     }
   }
 }
-
 
 /** Writes an integer with an N-bit prefix; `first` holds the representation's flag bits. */
 function pushInteger(out: number[], first: number, prefixBits: number, value: number): void {

@@ -50,7 +50,11 @@ interface GrpcFixture {
   held: sendUnaryData<Buffer>[]
 }
 
-async function startGrpc(dir: string, name: string, options: Record<string, number> = {}): Promise<GrpcFixture> {
+async function startGrpc(
+  dir: string,
+  name: string,
+  options: Record<string, number> = {},
+): Promise<GrpcFixture> {
   const held: sendUnaryData<Buffer>[] = []
   const handlers: Record<string, Handler> = {
     Echo: (call, cb) => cb(null, call.request),
@@ -58,7 +62,10 @@ async function startGrpc(dir: string, name: string, options: Record<string, numb
     Size: (call, cb) => cb(null, pattern(call.request.readUInt32BE(0))),
     // The request is a status code byte and UTF-8 details.
     Fail: (call, cb) =>
-      cb({ code: call.request[0]!, details: call.request.subarray(1).toString('utf8') } as ServiceError),
+      cb({
+        code: call.request[0]!,
+        details: call.request.subarray(1).toString('utf8'),
+      } as ServiceError),
     Hold: (_call, cb) => {
       held.push(cb)
     },
@@ -67,13 +74,12 @@ async function startGrpc(dir: string, name: string, options: Record<string, numb
     },
   }
   const server = new Server(options)
-  server.addService(
-    Object.fromEntries(Object.keys(handlers).map((k) => [k, method(k)])),
-    handlers,
-  )
+  server.addService(Object.fromEntries(Object.keys(handlers).map((k) => [k, method(k)])), handlers)
   const bind = (address: string) =>
     new Promise<number>((resolve, reject) =>
-      server.bindAsync(address, ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+      server.bindAsync(address, ServerCredentials.createInsecure(), (err, port) =>
+        err ? reject(err) : resolve(port),
+      ),
     )
   const port = await bind('127.0.0.1:0')
   const unix = `unix://${join(dir, `${name}.sock`)}`
@@ -97,13 +103,17 @@ const u32 = (n: number): Buffer => {
   return b
 }
 
-const failRequest = (code: number, details: string) => Buffer.concat([Buffer.from([code]), Buffer.from(details)])
+const failRequest = (code: number, details: string) =>
+  Buffer.concat([Buffer.from([code]), Buffer.from(details)])
 
 let dir: string
 let grpc: GrpcFixture
 const clients: H2Client[] = []
 
-async function connect(address: string, options?: Parameters<typeof H2Client.connect>[1]): Promise<H2Client> {
+async function connect(
+  address: string,
+  options?: Parameters<typeof H2Client.connect>[1],
+): Promise<H2Client> {
   const c = await H2Client.connect(address, options)
   clients.push(c)
   return c
@@ -138,7 +148,9 @@ describe.each(['tcp', 'unix'] as const)('H2Client against grpc-js over %s', (tra
     const err = await rejection(c.unary('/test.Echo/Nope', Buffer.from('x')))
     expect(err.code).toBe(GrpcStatus.UNIMPLEMENTED)
     expect(err.details).toBe('The server does not implement the method /test.Echo/Nope')
-    expect(err.message).toBe('12 UNIMPLEMENTED: The server does not implement the method /test.Echo/Nope')
+    expect(err.message).toBe(
+      '12 UNIMPLEMENTED: The server does not implement the method /test.Echo/Nope',
+    )
     // The connection stays usable.
     expect((await c.unary('/test.Echo/Echo', Buffer.from('ok'))).toString()).toBe('ok')
   })
@@ -146,11 +158,16 @@ describe.each(['tcp', 'unix'] as const)('H2Client against grpc-js over %s', (tra
   it('fails with the status and the percent-decoded message a handler returns', async () => {
     const c = await connect(address())
     const details = 'no access: Grüße, 100% ✓ — 请求 "x"\tend'
-    const err = await rejection(c.unary('/test.Echo/Fail', failRequest(Status.PERMISSION_DENIED, details)))
+    const err = await rejection(
+      c.unary('/test.Echo/Fail', failRequest(Status.PERMISSION_DENIED, details)),
+    )
     expect(err.code).toBe(GrpcStatus.PERMISSION_DENIED)
     expect(err.details).toBe(details)
     const plain = await rejection(c.unary('/test.Echo/Fail', failRequest(Status.NOT_FOUND, 'gone')))
-    expect({ code: plain.code, details: plain.details }).toEqual({ code: GrpcStatus.NOT_FOUND, details: 'gone' })
+    expect({ code: plain.code, details: plain.details }).toEqual({
+      code: GrpcStatus.NOT_FOUND,
+      details: 'gone',
+    })
   })
 
   it('reassembles a response larger than 64 KiB and the max frame size', async () => {
@@ -164,13 +181,17 @@ describe.each(['tcp', 'unix'] as const)('H2Client against grpc-js over %s', (tra
     const c = await connect(address(), { initialWindowSize: 65_535, connectionWindowSize: 65_535 })
     const sizes = [300_000, 70_000, 1_000_000, 5]
     const res = await Promise.all(sizes.map((n) => c.unary('/test.Echo/Size', u32(n))))
-    for (const [i, n] of sizes.entries()) expect(res[i]!.equals(pattern(n)), `response ${i}`).toBe(true)
+    for (const [i, n] of sizes.entries())
+      expect(res[i]!.equals(pattern(n)), `response ${i}`).toBe(true)
   })
 
   it('sends a request larger than the server windows (it waits for WINDOW_UPDATE)', async () => {
     const c = await connect(address())
     const req = pattern(1_500_000, 3)
-    const [a, b] = await Promise.all([c.unary('/test.Echo/Echo', req), c.unary('/test.Echo/Echo', req.subarray(0, 200_000))])
+    const [a, b] = await Promise.all([
+      c.unary('/test.Echo/Echo', req),
+      c.unary('/test.Echo/Echo', req.subarray(0, 200_000)),
+    ])
     expect(a.equals(req)).toBe(true)
     expect(b.equals(req.subarray(0, 200_000))).toBe(true)
   })
@@ -186,10 +207,17 @@ describe.each(['tcp', 'unix'] as const)('H2Client against grpc-js over %s', (tra
   it('passes the context to the callback form, asynchronously', async () => {
     const c = await connect(address())
     let sync = true
-    const got = await new Promise<[GrpcCallError | null, string | undefined, { n: number }]>((resolve) => {
-      c.call('/test.Echo/Echo', Buffer.from('cb'), (err, res, ctx) => resolve([err, res?.toString(), ctx]), { n: 7 })
-      sync = false
-    })
+    const got = await new Promise<[GrpcCallError | null, string | undefined, { n: number }]>(
+      (resolve) => {
+        c.call(
+          '/test.Echo/Echo',
+          Buffer.from('cb'),
+          (err, res, ctx) => resolve([err, res?.toString(), ctx]),
+          { n: 7 },
+        )
+        sync = false
+      },
+    )
     expect(sync).toBe(false)
     expect(got).toEqual([null, 'cb', { n: 7 }])
     const failed = await new Promise<GrpcCallError | null>((resolve) =>
@@ -201,7 +229,9 @@ describe.each(['tcp', 'unix'] as const)('H2Client against grpc-js over %s', (tra
   it('fails calls in flight, and calls made after, once closed', async () => {
     const c = await connect(address())
     const before = grpc.held.length
-    const pending = Array.from({ length: 5 }, () => rejection(c.unary('/test.Echo/Hold', Buffer.alloc(1))))
+    const pending = Array.from({ length: 5 }, () =>
+      rejection(c.unary('/test.Echo/Hold', Buffer.alloc(1))),
+    )
     await vi.waitFor(() => expect(grpc.held.length).toBe(before + 5))
     c.close()
     for (const err of await Promise.all(pending)) {
@@ -228,13 +258,11 @@ describe('H2Client when the server goes away', () => {
     const errs = await Promise.all(pending)
     // grpc-js resets the streams it has, then the connection goes: either ends a call.
     for (const err of errs) {
-      expect(
-        [
-          '1 CANCELLED: server reset the stream (RST_STREAM CANCEL)',
-          `14 UNAVAILABLE: connection to ${g.tcp} closed`,
-          `14 UNAVAILABLE: connection to ${g.unix} closed`,
-        ],
-      ).toContain(err.message)
+      expect([
+        '1 CANCELLED: server reset the stream (RST_STREAM CANCEL)',
+        `14 UNAVAILABLE: connection to ${g.tcp} closed`,
+        `14 UNAVAILABLE: connection to ${g.unix} closed`,
+      ]).toContain(err.message)
     }
     const after = await rejection(c.unary('/test.Echo/Echo', Buffer.alloc(1)))
     expect(after.code).toBe(GrpcStatus.UNAVAILABLE)
@@ -254,9 +282,13 @@ describe('H2Client when the server goes away', () => {
     const port = (proxy.address() as { port: number }).port
     try {
       const c = await connect(`127.0.0.1:${port}`)
-      expect((await c.unary('/test.Echo/Echo', Buffer.from('via proxy'))).toString()).toBe('via proxy')
+      expect((await c.unary('/test.Echo/Echo', Buffer.from('via proxy'))).toString()).toBe(
+        'via proxy',
+      )
       const before = grpc.held.length
-      const pending = Array.from({ length: 30 }, () => rejection(c.unary('/test.Echo/Hold', Buffer.alloc(1))))
+      const pending = Array.from({ length: 30 }, () =>
+        rejection(c.unary('/test.Echo/Hold', Buffer.alloc(1))),
+      )
       await vi.waitFor(() => expect(grpc.held.length).toBe(before + 30))
       for (const s of sockets) s.destroy()
       for (const err of await Promise.all(pending)) {
@@ -271,7 +303,9 @@ describe('H2Client when the server goes away', () => {
   it('lets calls in flight finish on GOAWAY and refuses new ones', async () => {
     const g = await startGrpc(dir, 'goaway')
     const c = await connect(g.tcp)
-    const inFlight = Array.from({ length: 10 }, (_, i) => c.unary('/test.Echo/Delay', Buffer.from([i])))
+    const inFlight = Array.from({ length: 10 }, (_, i) =>
+      c.unary('/test.Echo/Delay', Buffer.from([i])),
+    )
     await new Promise((r) => setTimeout(r, 10))
     const shutdown = new Promise<void>((resolve) => g.server.tryShutdown(() => resolve()))
     await vi.waitFor(async () => {
@@ -287,7 +321,9 @@ describe('H2Client when the server goes away', () => {
     const g = await startGrpc(dir, 'limited', { 'grpc.max_concurrent_streams': 3 })
     try {
       const c = await connect(g.tcp)
-      const pending = Array.from({ length: 10 }, (_, i) => c.unary('/test.Echo/Hold', Buffer.from([i])))
+      const pending = Array.from({ length: 10 }, (_, i) =>
+        c.unary('/test.Echo/Hold', Buffer.from([i])),
+      )
       // Answering the held calls lets the queued ones through, three at a time.
       let answered = 0
       while (answered < 10) {
@@ -335,8 +371,16 @@ function grpcFrame(message: Buffer, flag = 0): Buffer {
 }
 
 /** Answers like a gRPC server: headers, the message, trailers. */
-function answer(stream: ServerHttp2Stream, message: Buffer, extra: http2.OutgoingHttpHeaders = {}, flag = 0): void {
-  stream.respond({ ':status': 200, 'content-type': 'application/grpc', ...extra }, { waitForTrailers: true })
+function answer(
+  stream: ServerHttp2Stream,
+  message: Buffer,
+  extra: http2.OutgoingHttpHeaders = {},
+  flag = 0,
+): void {
+  stream.respond(
+    { ':status': 200, 'content-type': 'application/grpc', ...extra },
+    { waitForTrailers: true },
+  )
   stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }))
   stream.end(grpcFrame(message, flag))
 }
@@ -382,11 +426,15 @@ describe('H2Client against node:http2', () => {
 
   it('decodes a header block continued in CONTINUATION frames', async () => {
     const big = 'v'.repeat(30_000) + 'end'
-    const s = await start((stream) => answer(stream, Buffer.from('ok'), { 'x-big': big, 'x-also': 'ünï' }), {
-      maxSendHeaderBlockLength: 100_000,
-    })
+    const s = await start(
+      (stream) => answer(stream, Buffer.from('ok'), { 'x-big': big, 'x-also': 'ünï' }),
+      {
+        maxSendHeaderBlockLength: 100_000,
+      },
+    )
     const c = await connect(s.address)
-    for (let i = 0; i < 3; i++) expect((await c.unary('/p.S/M', Buffer.alloc(1))).toString()).toBe('ok')
+    for (let i = 0; i < 3; i++)
+      expect((await c.unary('/p.S/M', Buffer.alloc(1))).toString()).toBe('ok')
   })
 
   it('waits for the server to open its window for large requests', async () => {
@@ -395,8 +443,12 @@ describe('H2Client against node:http2', () => {
     })
     const c = await connect(s.address)
     // 40 × 5 KB: beyond every stream window and the 64 KiB connection window.
-    const res = await Promise.all(Array.from({ length: 40 }, (_, i) => c.unary('/p.S/M', pattern(5000 + i))))
-    expect(res.map((b) => b.readUInt32BE(0))).toEqual(Array.from({ length: 40 }, (_, i) => 5005 + i))
+    const res = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => c.unary('/p.S/M', pattern(5000 + i))),
+    )
+    expect(res.map((b) => b.readUInt32BE(0))).toEqual(
+      Array.from({ length: 40 }, (_, i) => 5005 + i),
+    )
   })
 
   it('fails a call the server resets, and keeps the others', async () => {
@@ -427,7 +479,10 @@ describe('H2Client against node:http2', () => {
         case 4:
           return answer(stream, Buffer.from('x'), { 'content-type': 'text/html' })
         case 5:
-          stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true })
+          stream.respond(
+            { ':status': 200, 'content-type': 'application/grpc' },
+            { waitForTrailers: true },
+          )
           stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }))
           return stream.end()
       }
@@ -436,8 +491,13 @@ describe('H2Client against node:http2', () => {
     const call = (n: number) => rejection(c.unary('/p.S/M', Buffer.from([n])))
     const compressed = await call(1)
     expect(compressed.code).toBe(GrpcStatus.INTERNAL)
-    expect(compressed.details).toBe('server sent a compressed message (grpc-encoding gzip); this client does not decompress')
-    expect(await call(2)).toMatchObject({ code: GrpcStatus.UNIMPLEMENTED, details: 'HTTP status 404' })
+    expect(compressed.details).toBe(
+      'server sent a compressed message (grpc-encoding gzip); this client does not decompress',
+    )
+    expect(await call(2)).toMatchObject({
+      code: GrpcStatus.UNIMPLEMENTED,
+      details: 'HTTP status 404',
+    })
     expect(await call(3)).toMatchObject({
       code: GrpcStatus.UNKNOWN,
       details: 'server ended the stream without trailers (no grpc-status)',
@@ -453,7 +513,9 @@ describe('H2Client against node:http2', () => {
   })
 
   it('rejects a response above maxResponseSize', async () => {
-    const s = await start((stream, body) => answer(stream, Buffer.alloc(body[5] === 1 ? 2000 : 1000)))
+    const s = await start((stream, body) =>
+      answer(stream, Buffer.alloc(body[5] === 1 ? 2000 : 1000)),
+    )
     const c = await connect(s.address, { maxResponseSize: 1000 })
     expect(await rejection(c.unary('/p.S/M', Buffer.from([1])))).toMatchObject({
       code: GrpcStatus.RESOURCE_EXHAUSTED,
@@ -477,7 +539,8 @@ describe('H2Client against node:http2', () => {
   it('fails calls when stream ids run out, with a clear error', async () => {
     const s = await start((stream) => answer(stream, Buffer.from('ok')))
     const c = await connect(s.address, { firstStreamId: 2 ** 31 - 5 })
-    for (let i = 0; i < 3; i++) expect((await c.unary('/p.S/M', Buffer.alloc(1))).toString()).toBe('ok')
+    for (let i = 0; i < 3; i++)
+      expect((await c.unary('/p.S/M', Buffer.alloc(1))).toString()).toBe('ok')
     const err = await rejection(c.unary('/p.S/M', Buffer.alloc(1)))
     expect(err.code).toBe(GrpcStatus.UNAVAILABLE)
     expect(err.details).toBe('stream ids of this connection are used up (2^31-1); connect again')
@@ -502,7 +565,9 @@ describe('H2Client.connect', () => {
     await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve))
     try {
       const port = (srv.address() as { port: number }).port
-      await expect(H2Client.connect(`127.0.0.1:${port}`)).rejects.toThrow(/is it an HTTP\/2 server\?/)
+      await expect(H2Client.connect(`127.0.0.1:${port}`)).rejects.toThrow(
+        /is it an HTTP\/2 server\?/,
+      )
     } finally {
       srv.close()
     }
@@ -511,7 +576,9 @@ describe('H2Client.connect', () => {
   it('refuses malformed addresses and options', () => {
     expect(() => H2Client.connect('localhost')).toThrow(TypeError)
     expect(() => H2Client.connect('127.0.0.1:1', { firstStreamId: 2 })).toThrow(/odd stream id/)
-    expect(() => H2Client.connect('127.0.0.1:1', { connectionWindowSize: 1000 })).toThrow(/connectionWindowSize/)
+    expect(() => H2Client.connect('127.0.0.1:1', { connectionWindowSize: 1000 })).toThrow(
+      /connectionWindowSize/,
+    )
   })
 })
 

@@ -25,8 +25,7 @@ function decodeAll(dec: HpackDecoder, block: Buffer): [string, string][] {
 function huffmanEncode(s: string): Buffer {
   const { codes, lengths } = huffmanCode()
   let bits = ''
-  for (const b of Buffer.from(s, 'latin1'))
-    bits += codes[b]!.toString(2).padStart(lengths[b]!, '0')
+  for (const b of Buffer.from(s, 'latin1')) bits += codes[b]!.toString(2).padStart(lengths[b]!, '0')
   bits += '1'.repeat((8 - (bits.length % 8)) % 8)
   const out = Buffer.alloc(bits.length / 8)
   for (let i = 0; i < out.length; i++) out[i] = parseInt(bits.slice(8 * i, 8 * i + 8), 2)
@@ -127,7 +126,12 @@ const EXAMPLES: { name: string; tableSize: number; steps: Step[] }[] = [
         table: REQUEST_TABLES.t1,
         size: 57,
       },
-      { block: '8286 84be 5808 6e6f 2d63 6163 6865', headers: REQ2, table: REQUEST_TABLES.t2, size: 110 },
+      {
+        block: '8286 84be 5808 6e6f 2d63 6163 6865',
+        headers: REQ2,
+        table: REQUEST_TABLES.t2,
+        size: 110,
+      },
       {
         block: '8287 85bf 400a 6375 7374 6f6d 2d6b 6579 0c63 7573 746f 6d2d 7661 6c75 65',
         headers: REQ3,
@@ -140,8 +144,18 @@ const EXAMPLES: { name: string; tableSize: number; steps: Step[] }[] = [
     name: 'C.4 requests with Huffman coding',
     tableSize: 4096,
     steps: [
-      { block: '8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff', headers: REQ1, table: REQUEST_TABLES.t1, size: 57 },
-      { block: '8286 84be 5886 a8eb 1064 9cbf', headers: REQ2, table: REQUEST_TABLES.t2, size: 110 },
+      {
+        block: '8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff',
+        headers: REQ1,
+        table: REQUEST_TABLES.t1,
+        size: 57,
+      },
+      {
+        block: '8286 84be 5886 a8eb 1064 9cbf',
+        headers: REQ2,
+        table: REQUEST_TABLES.t2,
+        size: 110,
+      },
       {
         block: '8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf',
         headers: REQ3,
