@@ -211,7 +211,10 @@ class Call {
   }
 }
 
-/** Completes a call that never reached the wire; runs on the next tick. */
+/**
+ * Completes a call that never reached the wire. Run from setImmediate, not nextTick: a caller that
+ * retries at once on failure (a load lane) must not starve I/O while the connection is gone.
+ */
 function refuse(call: Call, err: GrpcCallError): void {
   settle(call, err, undefined)
 }
@@ -517,9 +520,9 @@ export class H2Client {
 
   #submit(call: Call): void {
     if (this.#closed !== undefined) {
-      process.nextTick(refuse, call, this.#closed)
+      setImmediate(refuse, call, this.#closed)
     } else if (this.#draining !== undefined) {
-      process.nextTick(refuse, call, new GrpcCallError(GrpcStatus.UNAVAILABLE, this.#draining))
+      setImmediate(refuse, call, new GrpcCallError(GrpcStatus.UNAVAILABLE, this.#draining))
     } else if (this.#active >= this.#peerMaxStreams || this.#waitHead < this.#waiting.length) {
       this.#waiting.push(call)
     } else {
@@ -532,7 +535,7 @@ export class H2Client {
     if (this.#nextId > MAX_STREAM_ID) {
       this.#draining = 'stream ids of this connection are used up (2^31-1); connect again'
       this.#drainWaiting()
-      process.nextTick(refuse, call, new GrpcCallError(GrpcStatus.UNAVAILABLE, this.#draining))
+      setImmediate(refuse, call, new GrpcCallError(GrpcStatus.UNAVAILABLE, this.#draining))
       if (this.#active === 0)
         this.#shutdown(new GrpcCallError(GrpcStatus.UNAVAILABLE, this.#draining), true)
       return
