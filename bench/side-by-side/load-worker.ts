@@ -7,10 +7,10 @@
  * report can show whether the client was the bottleneck.
  *
  * The calls go through one of three clients (`connect`'s `client`): `h2`, the benchmark's own
- * HTTP/2 client (h2-client.ts, the default: a few µs of CPU per call), `grpc-js` (the client
- * the bench used before, about 200 µs per call), or `node-http2`, a plain `node:http2` client (for
- * comparison). Each lane is a chain of callbacks rather than an async loop, which saved about
- * 1 µs of the h2 client's 5 per call.
+ * HTTP/2 client (h2-client.ts, the default: 10-30 µs of CPU per call here, checking included),
+ * `grpc-js` (the client the bench used before, 250-330 µs), or `node-http2`, a plain `node:http2`
+ * client (130-150 µs, for comparison; `npm run bench:clients`). Each lane is a chain of callbacks
+ * rather than an async loop: in process, that saved about 1 µs of the h2 client's 5 per call.
  *
  * Protocol (IPC messages): parent → `connect` | `prepare` | `start` | `exit`;
  * worker → `ready` | `result` | `error`.
