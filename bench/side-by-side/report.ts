@@ -1,6 +1,6 @@
 /**
  * Turns the side-by-side benchmark's phase measurements into numbers (throughput, latency
- * percentiles, server CPU per request), ratios against the echo floor and Cerbos, and the
+ * percentiles, server and client CPU per request), ratios against the echo floor and Cerbos, and the
  * Markdown and JSON reports.
  *
  * @module
@@ -33,6 +33,12 @@ export interface PhaseReport {
   p99Ms: number
   /** Server process CPU (user + system) per answered request, in microseconds. */
   cpuUsPerReq: number
+  /**
+   * CPU of the target's load-generating client processes (user + system, summed over its
+   * workers) per answered request, in microseconds. Next to the server's it shows whether the
+   * clients, which share the machine's cores, could have capped throughput.
+   */
+  clientCpuUsPerReq: number
   /** For Verdict: the nats-server's CPU per request, the broker side of audit. */
   auditCpuUsPerReq?: number
 }
@@ -128,6 +134,7 @@ export function summarize(
     p90Ms: percentile(all, 90) / 1000,
     p99Ms: percentile(all, 99) / 1000,
     cpuUsPerReq: answered > 0 ? (serverCpuMs * 1000) / answered : NaN,
+    clientCpuUsPerReq: answered > 0 ? results.reduce((n, r) => n + r.cpuUs, 0) / answered : NaN,
     ...(auditCpuMs === undefined
       ? {}
       : { auditCpuUsPerReq: answered > 0 ? (auditCpuMs * 1000) / answered : NaN }),
@@ -244,17 +251,19 @@ export function toMarkdown(r: BenchReport): string {
   const rounds = Math.max(1, ...r.phases.map((p) => p.round))
   const roundCol = rounds > 1 ? ' round |' : ''
   lines.push(
-    `|${roundCol} target | tokens | conc | sent | wrong | errors | req/s | p50 ms | p90 ms | p99 ms | server CPU µs/req | NATS CPU µs/req |`,
+    `|${roundCol} target | tokens | conc | sent | wrong | errors | req/s | p50 ms | p90 ms | p99 ms | server CPU µs/req | NATS CPU µs/req | client CPU µs/req |`,
   )
-  lines.push(`|${rounds > 1 ? ' ---: |' : ''} --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`)
+  lines.push(`|${rounds > 1 ? ' ---: |' : ''} --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`)
   for (const p of r.phases) {
     lines.push(
-      `|${rounds > 1 ? ` ${p.round} |` : ''} ${p.target} | ${p.tokens} | ${p.concurrency} | ${p.sent} | ${p.wrong} | ${p.errors} | ${f(p.rps, 0)} | ${f(p.p50Ms, 3)} | ${f(p.p90Ms, 3)} | ${f(p.p99Ms, 3)} | ${f(p.cpuUsPerReq, 0)} | ${p.auditCpuUsPerReq === undefined ? '' : f(p.auditCpuUsPerReq, 0)} |`,
+      `|${rounds > 1 ? ` ${p.round} |` : ''} ${p.target} | ${p.tokens} | ${p.concurrency} | ${p.sent} | ${p.wrong} | ${p.errors} | ${f(p.rps, 0)} | ${f(p.p50Ms, 3)} | ${f(p.p90Ms, 3)} | ${f(p.p99Ms, 3)} | ${f(p.cpuUsPerReq, 0)} | ${p.auditCpuUsPerReq === undefined ? '' : f(p.auditCpuUsPerReq, 0)} | ${f(p.clientCpuUsPerReq, 1)} |`,
     )
   }
+  const client = typeof r.settings.client === 'string' ? ` (\`${r.settings.client}\`)` : ''
   lines.push(
     '',
     'Server CPU is the measured process alone; for Verdict, the NATS column is the audit broker on top.',
+    `Client CPU is the target's load-generating processes together${client}; times req/s it is the CPU they kept busy on the same cores.`,
   )
   lines.push('', '## Ratios: Verdict / baseline', '')
   lines.push(

@@ -20,7 +20,9 @@
  * run, written when it stops), `--node-args '<flags>'` (extra Node flags for the Node servers,
  * e.g. GC settings to compare), `--warmup <ms>` (unmeasured load on each target before
  * measuring; default 5000), `--rounds <n>` (phases per cell, default 3; ratios are taken within
- * a round and summarised as median and range).
+ * a round and summarised as median and range), `--client h2|grpc-js|node-http2` (the gRPC client
+ * the load workers use, default h2: the bench's own HTTP/2 client, cheap enough that two worker
+ * processes do not compete with the servers for the cores the way grpc-js' client did).
  *
  * @module
  */
@@ -44,6 +46,7 @@ import {
   createBenchIssuer,
 } from './fixtures.js'
 import type { BenchIssuer, BenchRequest } from './fixtures.js'
+import { LoadClientKind } from './load-worker.js'
 import type { WorkerCommand, WorkerReply, WorkerResult } from './load-worker.js'
 import { TokenMode, ratios, summarize, summarizeRatios, toMarkdown } from './report.js'
 import type { AuditReport, BenchReport, PhaseReport, ProbeReport } from './report.js'
@@ -63,6 +66,8 @@ import { TargetKind } from './targets.js'
 interface Settings {
   concurrencies: number[]
   workers: number
+  /** The gRPC client the load workers use. */
+  client: LoadClientKind
   /** Time bound of each measured phase. */
   durationMs: number
   /** Distinct tokens (first-sight request bound) per concurrency level, by level. */
@@ -85,6 +90,7 @@ interface Settings {
 const FULL: Settings = {
   concurrencies: [1, 16, 64],
   workers: 2,
+  client: LoadClientKind.H2,
   durationMs: 4000,
   firstSight: { 1: 2500, 16: 5000, 64: 6000 },
   cachedMax: 100_000,
@@ -101,6 +107,7 @@ const FULL: Settings = {
 const SMOKE: Settings = {
   concurrencies: [1, 16, 64],
   workers: 2,
+  client: LoadClientKind.H2,
   durationMs: 300,
   firstSight: { 1: 40, 16: 96, 64: 128 },
   cachedMax: 200,
@@ -119,15 +126,20 @@ const MACHINE_NOTE =
   "Servers and load-generating clients share this machine's cores, loopback only: absolute numbers " +
   "include the clients' CPU contention; compare ratios within one run."
 
-/** A pool of forked client processes bound to one target. */
-class LoadClients {
+/** A pool of forked client processes (load-worker.ts) bound to one target. */
+export class LoadClients {
   readonly #procs: ChildProcess[]
 
   private constructor(procs: ChildProcess[]) {
     this.#procs = procs
   }
 
-  static async connect(n: number, kind: TargetKind, address: string): Promise<LoadClients> {
+  static async connect(
+    n: number,
+    kind: TargetKind,
+    address: string,
+    client: LoadClientKind,
+  ): Promise<LoadClients> {
     const file = fileURLToPath(new URL('./load-worker.ts', import.meta.url))
     const procs = Array.from({ length: n }, () =>
       fork(file, [], {
@@ -139,7 +151,7 @@ class LoadClients {
     const clients = new LoadClients(procs)
     try {
       await Promise.all(
-        procs.map((p) => clients.#ask(p, { type: 'connect', kind, address }, 'ready')),
+        procs.map((p) => clients.#ask(p, { type: 'connect', kind, address, client }, 'ready')),
       )
     } catch (err) {
       clients.close()
@@ -281,7 +293,7 @@ async function startTarget(
   const server = await plan.start()
   let clients: LoadClients | undefined
   try {
-    clients = await LoadClients.connect(s.workers, plan.kind, server.address)
+    clients = await LoadClients.connect(s.workers, plan.kind, server.address, s.client)
     const t: Target = { plan, server, clients, decisions: 0 }
     count(t, await clients.run(tokens.cached, 16, s.warmupMax, s.warmupMs, false))
     if (plan.kind !== TargetKind.ECHO) {
@@ -383,7 +395,7 @@ async function measureAll(
             )
             phases.push(p)
             log(
-              `${p.target} ${p.tokens} c=${concurrency}${s.rounds > 1 ? ` round ${round}` : ''}: ${p.rps.toFixed(0)} req/s p50 ${p.p50Ms.toFixed(3)} ms, ${p.wrong} wrong, ${p.errors} errors`,
+              `${p.target} ${p.tokens} c=${concurrency}${s.rounds > 1 ? ` round ${round}` : ''}: ${p.rps.toFixed(0)} req/s p50 ${p.p50Ms.toFixed(3)} ms, CPU µs/req server ${p.cpuUsPerReq.toFixed(0)} client ${p.clientCpuUsPerReq.toFixed(1)}, ${p.wrong} wrong, ${p.errors} errors`,
             )
           } catch (err) {
             // A server that died mid-phase also fails the CPU reading; its exit explains more.
@@ -430,6 +442,7 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
       'node-args': { type: 'string' },
       warmup: { type: 'string' },
       rounds: { type: 'string' },
+      client: { type: 'string' },
     },
   })
   const smoke = values.smoke === true
@@ -444,6 +457,12 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
   if (values.duration !== undefined) s.durationMs = positive('duration', values.duration)
   if (values.warmup !== undefined) s.warmupMs = positive('warmup', values.warmup)
   if (values.rounds !== undefined) s.rounds = positive('rounds', values.rounds)
+  if (values.client !== undefined) {
+    const kinds: string[] = Object.values(LoadClientKind)
+    if (!kinds.includes(values.client))
+      throw new TypeError(`--client takes ${kinds.join(', ')}, got ${values.client}`)
+    s.client = values.client as LoadClientKind
+  }
   if (values.concurrency !== undefined)
     s.concurrencies = values.concurrency.split(',').map((c) => positive('concurrency', c.trim()))
   const tokenFilter = values.tokens === undefined ? undefined : new Set(values.tokens.split(',').map((t) => t.trim()))

@@ -29,7 +29,9 @@ describe('Bench smoke', () => {
     )
     expect(run.status, run.stderr).toBe(0)
     const report = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')) as BenchReport
-    expect(readFileSync(join(out, 'latest.md'), 'utf8')).toContain('| target | tokens | conc |')
+    const md = readFileSync(join(out, 'latest.md'), 'utf8')
+    expect(md).toContain('| target | tokens | conc |')
+    expect(md).toContain('| client CPU µs/req |')
     expect(run.stdout).toContain('# Side-by-side benchmark (smoke)')
     expect(report.mode).toBe('smoke')
     for (const target of ['echo', 'verdict', 'cerbos']) {
@@ -51,6 +53,12 @@ describe('Bench smoke', () => {
     for (const a of report.audit) expect(a.events, `${a.target} audit events`).toBe(a.decisions)
     // Optional rows (Verdict over a unix socket) are either measured right or listed as skipped.
     for (const p of report.phases) expect(p.wrong).toBe(0)
+    // Every phase says what its clients cost: a positive CPU time per answered request.
+    for (const p of report.phases) {
+      expect(p.clientCpuUsPerReq, `${p.target} c=${p.concurrency} client CPU`).toBeGreaterThan(0)
+      expect(Number.isFinite(p.clientCpuUsPerReq)).toBe(true)
+    }
+    expect(report.settings.client).toBe('h2')
     expect(report.ratios.some((r) => r.baseline === 'echo')).toBe(true)
     expect(report.ratios.some((r) => r.baseline === 'cerbos')).toBe(true)
   }, 120_000)
