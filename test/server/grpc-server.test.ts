@@ -15,6 +15,7 @@ import {
   HealthCheckResponseSchema,
 } from '../../src/gen/grpc/health/v1/health_pb.js'
 import type { HealthCheckResponse } from '../../src/gen/grpc/health/v1/health_pb.js'
+import { CheckRequestSchema, CheckResponseSchema } from '../../src/gen/verdict/v1/authorizer_pb.js'
 import {
   AUTHORIZER_SERVICE,
   createAuthorizer,
@@ -213,6 +214,41 @@ describe('gRPC server', () => {
     )
     // Still serving afterwards.
     expect((await client.check({ token: await issuer.mint(claims), action: 'read', resource: trade })).allow).toBe(true)
+  })
+
+  it('answers every call of a burst on one connection, each with its own decision', async () => {
+    // Calls that arrive together are queued and handled in one go (setImmediate); a bad one in
+    // the middle of the run must not disturb the others.
+    const token = await issuer.mint(claims)
+    const c = new Client(server.address, credentials.createInsecure())
+    const send = (bytes: Buffer): Promise<Buffer> =>
+      new Promise((resolve, reject) =>
+        c.makeUnaryRequest(`/${AUTHORIZER_SERVICE}/Check`, (b: Buffer) => b, (b: Buffer) => b, bytes, new Metadata(), {}, (err, res) =>
+          err || !res ? reject(err) : resolve(res),
+        ),
+      )
+    const request = (owner: number) =>
+      Buffer.from(toBinary(CheckRequestSchema, create(CheckRequestSchema, { token, action: 'read', resource: { ...trade, properties: { owner_id: owner, location: 'NY' } } })))
+    const bad = Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f])
+    try {
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 60 }, (_, i) => send(i === 30 ? bad : request(i % 3 === 0 ? 7 : 8))),
+      )
+      outcomes.forEach((o, i) => {
+        if (i === 30) {
+          expect(o.status).toBe('rejected')
+          expect((o as PromiseRejectedResult).reason).toMatchObject({ code: Status.INVALID_ARGUMENT })
+          return
+        }
+        expect(o.status, `call ${i}`).toBe('fulfilled')
+        const res = fromBinary(CheckResponseSchema, (o as PromiseFulfilledResult<Buffer>).value)
+        expect(res.allow, `call ${i}`).toBe(i % 3 === 0)
+      })
+      const ids = outcomes.filter((o) => o.status === 'fulfilled').map((o) => fromBinary(CheckResponseSchema, o.value).decisionId)
+      expect(new Set(ids).size).toBe(59)
+    } finally {
+      c.close()
+    }
   })
 
   it('turns an evaluation error into an EVALUATION_ERROR deny', async () => {
