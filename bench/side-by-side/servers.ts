@@ -7,7 +7,7 @@
  */
 import { fork, spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
+import { appendFileSync, readdirSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { canConnect, freePort } from '../../test/helpers/net.js'
 
@@ -40,6 +40,30 @@ export function processCpuMs(pid: number): number {
   const utime = Number(fields[11])
   const stime = Number(fields[12])
   return ((utime + stime) * 1000) / CLK_TCK
+}
+
+/**
+ * CPU of a process and its children in ms: its own, that of children it has reaped, and that of
+ * its live children (a `verdict serve --workers N` primary and its workers).
+ */
+export function processTreeCpuMs(pid: number): number {
+  const fieldsOf = (p: number) => {
+    const stat = readFileSync(`/proc/${p}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  }
+  const own = fieldsOf(pid)
+  // utime, stime, cutime, cstime: fields 14-17 of stat(5), here 11-14 after state.
+  let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14])
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === pid) continue
+    try {
+      const f = fieldsOf(Number(entry))
+      if (Number(f[1]) === pid) ticks += Number(f[11]) + Number(f[12])
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return (ticks * 1000) / CLK_TCK
 }
 
 /**
@@ -95,7 +119,9 @@ function wrap(
 function capture(child: ChildProcess): () => string {
   let out = ''
   // Keep only the tail: enough to explain a failed start without growing without bound.
+  const dump = process.env.BENCH_SERVER_LOG
   const keep = (b: Buffer) => {
+    if (dump) appendFileSync(`${dump}.${child.pid}`, b)
     out = (out + b.toString()).slice(-4000)
   }
   child.stdout?.on('data', keep)
@@ -162,6 +188,8 @@ export interface VerdictServerOptions {
   service?: string
   /** Extra Node flags for the sidecar process, e.g. `--cpu-prof` (bench `--profile`). */
   nodeArgs?: string[]
+  /** `--workers`: above 1, CPU is that of the primary and all its workers. */
+  workers?: number
 }
 
 /**
@@ -191,15 +219,20 @@ export async function startVerdict(o: VerdictServerOptions): Promise<ServerProce
     'info',
     ...(o.nats ? ['--nats', o.nats] : []),
     ...(o.auditSpool ? ['--audit-spool', o.auditSpool] : []),
+    ...(o.workers !== undefined && o.workers > 1 ? ['--workers', String(o.workers)] : []),
   ]
   const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
   const log = capture(child)
-  await waitUntil('verdict', child, async () => /"bundle (loaded|rejected)"/.test(log()), log)
+  const cluster = o.workers !== undefined && o.workers > 1
+  // With workers, ready is the primary's `listening` (every worker serves), after their bundles.
+  const ready = cluster ? /"listening","worker":"primary"|"bundle rejected"/ : /"bundle (loaded|rejected)"/
+  await waitUntil('verdict', child, async () => ready.test(log()), log)
   if (/"bundle rejected"/.test(log())) {
     child.kill('SIGKILL')
     throw new Error(`verdict rejected the bundle: ${log()}`)
   }
-  return wrap('verdict', child, grpc, log)
+  const server = wrap('verdict', child, grpc, log)
+  return cluster ? { ...server, cpuMs: () => processTreeCpuMs(child.pid!) } : server
 }
 
 /** Where the npm package @cerbos/cerbos-linux-x64 puts the Cerbos binary. */

@@ -17,7 +17,7 @@ const out = mkdtempSync(join(tmpdir(), 'verdict-bench-smoke-'))
 afterAll(() => rmSync(out, { recursive: true, force: true }))
 
 describe('Bench smoke', () => {
-  it('measures echo, Verdict and Cerbos with zero wrong answers and full audit', () => {
+  it('measures echo, Verdict (one process and two workers) and Cerbos with zero wrong answers and full audit', () => {
     const run = spawnSync(
       process.execPath,
       ['--import', 'tsx', 'bench/side-by-side/run.ts', '--smoke', '--out', out],
@@ -34,7 +34,7 @@ describe('Bench smoke', () => {
     expect(md).toContain('| client CPU µs/req |')
     expect(run.stdout).toContain('# Side-by-side benchmark (smoke)')
     expect(report.mode).toBe('smoke')
-    for (const target of ['echo', 'verdict', 'cerbos']) {
+    for (const target of ['echo', 'verdict', 'cerbos', 'verdict-w2']) {
       const phases = report.phases.filter((p) => p.target === target)
       expect(phases.length, `${target}: ${JSON.stringify(report.skipped)}`).toBeGreaterThan(0)
       for (const p of phases) {
@@ -42,13 +42,16 @@ describe('Bench smoke', () => {
         expect(p.ok).toBeGreaterThan(0)
       }
     }
-    for (const target of ['verdict', 'cerbos']) {
+    for (const target of ['verdict', 'cerbos', 'verdict-w2']) {
       const probe = report.probes.find((p) => p.target === target)
       expect(probe, `${target} forged-token probe`).toBeDefined()
       expect(probe!.rejected).toBe(probe!.forged)
     }
-    const audit = report.audit.find((a) => a.target === 'verdict')
-    expect(audit?.events, 'every Verdict decision reaches the audit stream').toBe(audit?.decisions)
+    for (const target of ['verdict', 'verdict-w2']) {
+      const audit = report.audit.find((a) => a.target === target)
+      expect(audit?.decisions, `${target} decisions`).toBeGreaterThan(0)
+      expect(audit?.events, `every ${target} decision reaches the audit stream`).toBe(audit?.decisions)
+    }
     // Both Verdict targets publish to the one stream at once; each is counted by its subject.
     for (const a of report.audit) expect(a.events, `${a.target} audit events`).toBe(a.decisions)
     // Optional rows (Verdict over a unix socket) are either measured right or listed as skipped.
