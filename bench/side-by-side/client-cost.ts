@@ -20,6 +20,7 @@ import { parseArgs } from 'node:util'
 import { buildRequests, CASES, createBenchIssuer } from './fixtures.js'
 import { LoadClientKind } from './load-worker.js'
 import type { WorkerResult } from './load-worker.js'
+import { spreadOf } from './report.js'
 import { LoadClients } from './run.js'
 import { startEcho } from './servers.js'
 import type { ServerProcess } from './servers.js'
@@ -35,11 +36,6 @@ interface Row {
   errors: number
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const mid = s.length >> 1
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
-}
 
 async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -125,10 +121,11 @@ async function main(argv: string[]): Promise<void> {
       '| client | req/s | client CPU µs/req | echo server CPU µs/req | errors |',
       '| --- | ---: | ---: | ---: | ---: |',
     ]
-    const range = (xs: number[], d: number) =>
-      xs.some((x) => !Number.isFinite(x))
-        ? '–'
-        : `${median(xs).toFixed(d)} (${Math.min(...xs).toFixed(d)}–${Math.max(...xs).toFixed(d)})`
+    const range = (xs: number[], d: number) => {
+      if (xs.length === 0 || xs.some((x) => !Number.isFinite(x))) return '–'
+      const { median, min, max } = spreadOf(xs)
+      return `${median.toFixed(d)} (${min.toFixed(d)}–${max.toFixed(d)})`
+    }
     for (const k of kinds) {
       const mine = rows.filter((r) => r.client === k)
       out.push(

@@ -201,7 +201,8 @@ export interface RatioSummary {
   cpu: Spread
 }
 
-function spreadOf(xs: number[]): Spread {
+/** Median, least and greatest of `xs` (not empty). */
+export function spreadOf(xs: number[]): Spread {
   const s = [...xs].sort((a, b) => a - b)
   const mid = s.length >> 1
   const median = s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
