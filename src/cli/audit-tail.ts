@@ -22,7 +22,7 @@ import { PdpError } from '../util/errors.js'
 export const AUDIT_TAIL_HELP = `Usage: verdict audit tail --nats <url> [options]
 
 Prints the sidecars' audit events (audit.v1) from JetStream, one per line.
-  --nats <url>                NATS server (required)
+  --nats <url>                NATS server(s), comma-separated (required)
   --stream <name>             audit stream (default ${DEFAULT_AUDIT_STREAM}, as serve --audit-stream)
   --service <name>            only this service's events (default: every service)
   --deny | --allow            only denies, or only allows
@@ -403,7 +403,8 @@ export function parseAuditTailArgs(
   const format = values.format ?? (isTTY ? 'text' : 'json')
   if (format !== 'json' && format !== 'text') throw usage(`--format must be json or text (got ${format})`)
   const options: Omit<AuditTailOptions, 'signal'> = {
-    servers: values.nats,
+    // Comma-separated like serve's --nats.
+    servers: values.nats.split(',').map((s) => s.trim()),
     format,
     follow: values.follow === true,
   }
