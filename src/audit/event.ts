@@ -378,8 +378,19 @@ export function encodeDecisionEvent(record: DecisionRecord, mask: MaskOptions = 
   return `${out}}`
 }
 
+/**
+ * The subject token a service name becomes in audit subjects: characters other than letters,
+ * digits, `-` and `_` turn into `_`, and an empty name is `unknown`. Readers of the stream use it
+ * to filter by service exactly as the sidecar published.
+ *
+ * @example
+ * auditServiceToken('trades.api') // 'trades_api'
+ */
+export function auditServiceToken(service: string): string {
+  return service.replace(/[^A-Za-z0-9_-]/g, '_') || 'unknown'
+}
+
 /** `verdict.audit.<service>.<allow|deny>`, with the service made a single safe subject token. */
 export function auditSubject(prefix: string, event: Pick<DecisionEvent, 'service' | 'allow'>): string {
-  const service = event.service.replace(/[^A-Za-z0-9_-]/g, '_') || 'unknown'
-  return `${prefix}.${service}.${event.allow ? 'allow' : 'deny'}`
+  return `${prefix}.${auditServiceToken(event.service)}.${event.allow ? 'allow' : 'deny'}`
 }

@@ -6,6 +6,7 @@
 export {
   DEFAULT_SAFE_CLAIMS,
   MASKED,
+  auditServiceToken,
   auditSubject,
   buildDecisionEvent,
   encodeDecisionEvent,

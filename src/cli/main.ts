@@ -1,5 +1,5 @@
 /**
- * The `verdict` command line: `serve`, `build`, `eval`, `test`. The only composition root: the one place
+ * The `verdict` command line: `serve`, `build`, `eval`, `test`, `audit tail`. The only composition root: the one place
  * where compiler, bundle, engine, token, audit and server meet.
  *
  * @module
@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util'
 import { loadServeConfig, SERVE_FLAGS } from '../config/index.js'
 import type { ServeConfig } from '../config/index.js'
 import { createLogger } from '../server/index.js'
+import { AUDIT_HELP, AUDIT_TAIL_HELP, parseAuditTailArgs, tailAudit } from './audit-tail.js'
 import { buildBundle, dumpIr } from './build.js'
 import { evaluateQuery } from './eval.js'
 import { startSidecar } from './serve.js'
@@ -25,6 +26,7 @@ Commands:
   build    compile a policy directory into an OPA-format bundle
   eval     evaluate a query against a policy directory or bundle
   test     run Rego unit tests (rules named test_*)
+  audit    read the audit stream: verdict audit tail --nats <url> [--service s] [--deny] [-f]
 
 Options:
   --help       show help (also: verdict <command> --help)
@@ -199,6 +201,53 @@ async function build(args: string[]): Promise<number> {
   }
 }
 
+/** `verdict audit tail`: prints audit events to stdout until the stream's end, or until a signal. */
+async function audit(args: string[]): Promise<number> {
+  const [sub, ...rest] = args
+  if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
+    print(AUDIT_HELP)
+    return 0
+  }
+  if (sub !== 'tail') return fail(`unknown audit subcommand ${sub}\n${AUDIT_HELP}`)
+  const parsed = parseAuditTailArgs(rest, process.stdout.isTTY === true)
+  if (parsed.help) {
+    print(AUDIT_TAIL_HELP)
+    return 0
+  }
+  const stop = new AbortController()
+  const onSignal = (): void => stop.abort()
+  // A closed pipe (`| head`) ends the read like Ctrl-C does.
+  const onStdoutError = (): void => stop.abort()
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  process.stdout.on('error', onStdoutError)
+  try {
+    await tailAudit(
+      { ...parsed.options, signal: stop.signal },
+      {
+        line: (text) => {
+          if (stop.signal.aborted || process.stdout.write(`${text}\n`)) return
+          return new Promise<void>((resolve) => {
+            const done = (): void => {
+              process.stdout.off('drain', done)
+              stop.signal.removeEventListener('abort', done)
+              resolve()
+            }
+            process.stdout.once('drain', done)
+            stop.signal.addEventListener('abort', done, { once: true })
+          })
+        },
+        warn: (text) => process.stderr.write(`verdict: ${text}\n`),
+      },
+    )
+    return 0
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+    process.stdout.off('error', onStdoutError)
+  }
+}
+
 async function evalCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
@@ -249,6 +298,8 @@ export async function main(argv: string[]): Promise<number> {
         return await evalCommand(rest)
       case 'test':
         return await testCommand(rest)
+      case 'audit':
+        return await audit(rest)
       case '--version':
       case '-v':
         print(`${version()}\n`)

@@ -3,6 +3,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import {
+  auditServiceToken,
   auditSubject,
   buildDecisionEvent,
   DEFAULT_SAFE_CLAIMS,
@@ -308,5 +309,10 @@ describe('auditSubject', () => {
       'verdict.audit.a_b_c__d.deny',
     )
     expect(auditSubject('verdict.audit', { service: '', allow: true })).toBe('verdict.audit.unknown.allow')
+  })
+
+  it('uses the token auditServiceToken gives', () => {
+    expect(auditServiceToken('trades.api')).toBe('trades_api')
+    expect(auditSubject('p', { service: 'trades.api', allow: true })).toBe(`p.${auditServiceToken('trades.api')}.allow`)
   })
 })
