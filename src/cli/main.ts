@@ -134,7 +134,10 @@ async function serveHere(config: ServeConfig, slot: number | undefined): Promise
   const sidecar = await startSidecar(slot === undefined ? config : workerConfig(config, slot), logger)
   reportReady(sidecar.address)
   await new Promise<void>((resolve) => {
+    let stopping = false
     const onSignal = (signal: string): void => {
+      if (stopping) return
+      stopping = true
       logger.info('shutting down', { signal })
       sidecar.stop().then(resolve, resolve)
     }
