@@ -38,6 +38,12 @@ describe('loadServeConfig: envoy', () => {
     expect(over).toEqual({ enabled: true, actions: { GET: 'read', POST: 'create' }, pathPrefix: '/api/v1' })
   })
 
+  it('accepts the envoy section of the example config file', () => {
+    const example = join(import.meta.dirname, '..', '..', 'verdict.example.yaml')
+    const { envoy } = loadServeConfig({ flags: { config: example }, env: {} })
+    expect(envoy).toMatchObject({ enabled: true, pathPrefix: '/api/v1', actions: { GET: 'read', DELETE: 'cancel' } })
+  })
+
   it('names the key of an invalid envoy setting', () => {
     const bad = (flags: Record<string, string>) => () => loadServeConfig({ flags: { ...required, ...flags }, env: {} })
     expect(bad({ envoy: 'yes' })).toThrow(/--envoy: must be true or false/)
