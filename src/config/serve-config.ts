@@ -12,7 +12,12 @@ import { join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import type { AuditOptions } from '../audit/index.js'
 import type { ExtAuthzOptions, LogLevel } from '../server/index.js'
-import { defaultExtAuthzOptions, defaultLimitsOptions, isLogLevel, validateExtAuthzOptions } from '../server/index.js'
+import {
+  defaultExtAuthzOptions,
+  defaultLimitsOptions,
+  isLogLevel,
+  validateExtAuthzOptions,
+} from '../server/index.js'
 import type { LimitsOptions } from '../server/index.js'
 import { defaultTokenOptions, validateTokenOptions } from '../token/index.js'
 import type { TokenOptions } from '../token/index.js'
@@ -53,7 +58,10 @@ export interface ServeConfig {
    * fork that many workers under a supervising primary. `auto` in flags and files is one per CPU.
    */
   workers: number
-  /** Envoy ext_authz on the gRPC server (`envoy:` in files). Example: `{ enabled: true, actions: { GET: 'read' }, pathPrefix: '' }`. */
+  /**
+   * Envoy ext_authz on the gRPC server (`envoy:` in files).
+   * Example: `{ enabled: true, actions: { GET: 'read' }, pathPrefix: '/api/v1' }`.
+   */
   envoy: ExtAuthzOptions
 }
 
@@ -336,7 +344,9 @@ export function loadServeConfig(sources: ConfigSources): ServeConfig {
       out.actions = {}
       for (const pair of actions.value.split(',')) {
         const [method, action, extra] = pair.split('=').map((v) => v.trim())
-        if (!method || !action || extra !== undefined) invalid(actions.key, `must be METHOD=action pairs like GET=read,POST=create`)
+        if (!method || !action || extra !== undefined) {
+          invalid(actions.key, 'must be METHOD=action pairs like GET=read,POST=create')
+        }
         out.actions[method] = action
       }
     } else if (isObject(actions.value)) out.actions = actions.value as Record<string, string>

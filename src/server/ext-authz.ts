@@ -54,7 +54,11 @@ export const DEFAULT_EXT_AUTHZ_ACTIONS: Readonly<Record<string, string>> = Objec
 })
 
 /** Request headers never copied into `input.context.headers`: credentials. */
-export const EXT_AUTHZ_REDACTED_HEADERS: readonly string[] = Object.freeze(['authorization', 'cookie', 'proxy-authorization'])
+export const EXT_AUTHZ_REDACTED_HEADERS: readonly string[] = Object.freeze([
+  'authorization',
+  'cookie',
+  'proxy-authorization',
+])
 
 /** How ext_authz requests are mapped; the `envoy:` section of the config file. */
 export interface ExtAuthzOptions {
@@ -83,11 +87,14 @@ export function defaultExtAuthzOptions(): ExtAuthzOptions {
  * prefix). Throws `ERR_CONFIG_INVALID` naming the bad key.
  */
 export function validateExtAuthzOptions(options: ExtAuthzOptions): ExtAuthzOptions {
-  if (typeof options.enabled !== 'boolean') throw new PdpError('ERR_CONFIG_INVALID', 'envoy.enabled must be true or false')
+  if (typeof options.enabled !== 'boolean') {
+    throw new PdpError('ERR_CONFIG_INVALID', 'envoy.enabled must be true or false')
+  }
   const actions: Record<string, string> = {}
   for (const [method, action] of Object.entries(options.actions)) {
     if (!/^[A-Za-z]+$/.test(method)) {
-      throw new PdpError('ERR_CONFIG_INVALID', `envoy.actions: ${JSON.stringify(method)} is not an HTTP method`)
+      const name = JSON.stringify(method)
+      throw new PdpError('ERR_CONFIG_INVALID', `envoy.actions: ${name} is not an HTTP method`)
     }
     if (typeof action !== 'string' || action === '') {
       throw new PdpError('ERR_CONFIG_INVALID', `envoy.actions.${method} must be a non-empty string`)
@@ -227,7 +234,9 @@ function header(key: string, value: string): HeaderValueOption {
 function denial(code: string): { http: number; rpc: number; challenge?: string } {
   // RFC 6750 §3: no error code when the request carried no credentials at all.
   if (code === 'TOKEN_MISSING') return { http: 401, rpc: RPC_UNAUTHENTICATED, challenge: 'Bearer' }
-  if (code.startsWith('TOKEN_')) return { http: 401, rpc: RPC_UNAUTHENTICATED, challenge: 'Bearer error="invalid_token"' }
+  if (code.startsWith('TOKEN_')) {
+    return { http: 401, rpc: RPC_UNAUTHENTICATED, challenge: 'Bearer error="invalid_token"' }
+  }
   if (code === 'INSUFFICIENT_SCOPE') {
     return { http: 403, rpc: RPC_PERMISSION_DENIED, challenge: 'Bearer error="insufficient_scope"' }
   }
