@@ -54,6 +54,9 @@ Options (each also as VERDICT_<NAME> env var or a key in the config file; flags 
   --algorithms <a,b>        accepted signature algorithms (default RS256,ES256,... asymmetric only)
   --max-token-age <dur>     reject tokens whose iat is older than this, e.g. 1h
   --issuers <json>          several trusted issuers as JSON (see verdict.example.yaml)
+  --envoy <true|false>      serve Envoy ext_authz v3 on the gRPC address (default true)
+  --envoy-actions <M=a,..>  HTTP method to action, e.g. GET=read,POST=create (default: see README)
+  --envoy-path-prefix <p>   path prefix dropped before the resource type and id, e.g. /api/v1
   --workers <n|auto>        sidecar processes sharing the address, one core each (default 1;
                             auto: one per CPU); a supervising primary restarts any that dies
 

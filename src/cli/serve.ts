@@ -13,6 +13,7 @@ import { createHostBuiltins, PolicyEngine } from '../engine/index.js'
 import {
   AUTHORIZER_SERVICE,
   createAuthorizer,
+  EXT_AUTHZ_SERVICE,
   createLogger,
   HealthState,
   PolicyHolder,
@@ -90,7 +91,7 @@ export function encodeDecision(record: DecisionRecord, service: string, mask: Ma
  */
 export async function startSidecar(config: ServeConfig, logger: Logger = createLogger({ level: config.logLevel })): Promise<Sidecar> {
   const policy = new PolicyHolder()
-  const health = new HealthState([AUTHORIZER_SERVICE])
+  const health = new HealthState(config.envoy.enabled ? [AUTHORIZER_SERVICE, EXT_AUTHZ_SERVICE] : [AUTHORIZER_SERVICE])
   policy.onChange((active) => health.setAll(active ? ServingStatus.SERVING : ServingStatus.NOT_SERVING))
 
   const verifier = createTokenVerifier(config.token)
@@ -116,6 +117,7 @@ export async function startSidecar(config: ServeConfig, logger: Logger = createL
       health,
       logger,
       maxMessageBytes: config.limits.maxMessageBytes,
+      extAuthz: config.envoy,
     })
   } catch (err) {
     verifier.close()

@@ -11,8 +11,13 @@ import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import type { AuditOptions } from '../audit/index.js'
-import type { LogLevel } from '../server/index.js'
-import { defaultLimitsOptions, isLogLevel } from '../server/index.js'
+import type { ExtAuthzOptions, LogLevel } from '../server/index.js'
+import {
+  defaultExtAuthzOptions,
+  defaultLimitsOptions,
+  isLogLevel,
+  validateExtAuthzOptions,
+} from '../server/index.js'
 import type { LimitsOptions } from '../server/index.js'
 import { defaultTokenOptions, validateTokenOptions } from '../token/index.js'
 import type { TokenOptions } from '../token/index.js'
@@ -53,6 +58,11 @@ export interface ServeConfig {
    * fork that many workers under a supervising primary. `auto` in flags and files is one per CPU.
    */
   workers: number
+  /**
+   * Envoy ext_authz on the gRPC server (`envoy:` in files).
+   * Example: `{ enabled: true, actions: { GET: 'read' }, pathPrefix: '/api/v1' }`.
+   */
+  envoy: ExtAuthzOptions
 }
 
 /** Most workers `--workers` accepts. */
@@ -192,6 +202,9 @@ const SETTINGS = {
   maxBatchItems: { flag: 'max-batch-items', env: 'VERDICT_MAX_BATCH_ITEMS', file: 'limits.max_batch_items' },
   maxMessageBytes: { flag: 'max-message-bytes', env: 'VERDICT_MAX_MESSAGE_BYTES', file: 'limits.max_message_bytes' },
   workers: { flag: 'workers', env: 'VERDICT_WORKERS', file: 'workers' },
+  envoy: { flag: 'envoy', env: 'VERDICT_ENVOY', file: 'envoy.enabled' },
+  envoyActions: { flag: 'envoy-actions', env: 'VERDICT_ENVOY_ACTIONS', file: 'envoy.actions' },
+  envoyPathPrefix: { flag: 'envoy-path-prefix', env: 'VERDICT_ENVOY_PATH_PREFIX', file: 'envoy.path_prefix' },
 } as const satisfies Record<string, Setting>
 
 /** The flag names `verdict serve` accepts besides `--config`. */
@@ -319,6 +332,29 @@ export function loadServeConfig(sources: ConfigSources): ServeConfig {
     return n
   }
 
+  /** `envoy:` — enabled (true/false), actions (mapping, or `GET=read,POST=create`), path_prefix. */
+  const envoy = (): ExtAuthzOptions => {
+    const out = defaultExtAuthzOptions()
+    const enabled = raw(SETTINGS.envoy)
+    if (enabled.value === true || enabled.value === 'true') out.enabled = true
+    else if (enabled.value === false || enabled.value === 'false') out.enabled = false
+    else if (enabled.value !== undefined && enabled.value !== null) invalid(enabled.key, 'must be true or false')
+    const actions = raw(SETTINGS.envoyActions)
+    if (typeof actions.value === 'string') {
+      out.actions = {}
+      for (const pair of actions.value.split(',')) {
+        const [method, action, extra] = pair.split('=').map((v) => v.trim())
+        if (!method || !action || extra !== undefined) {
+          invalid(actions.key, 'must be METHOD=action pairs like GET=read,POST=create')
+        }
+        out.actions[method] = action
+      }
+    } else if (isObject(actions.value)) out.actions = actions.value as Record<string, string>
+    else if (actions.value !== undefined && actions.value !== null) invalid(actions.key, 'must map HTTP methods to actions')
+    out.pathPrefix = str(SETTINGS.envoyPathPrefix, false) ?? ''
+    return validateExtAuthzOptions(out)
+  }
+
   const limitDefaults = defaultLimitsOptions()
   const config: ServeConfig = {
     bundle: str(SETTINGS.bundle, true)!,
@@ -334,6 +370,7 @@ export function loadServeConfig(sources: ConfigSources): ServeConfig {
     },
     shutdownGraceMs: duration(SETTINGS.shutdownGrace, DEFAULT_SHUTDOWN_GRACE_MS),
     workers: workers(),
+    envoy: envoy(),
     audit: {},
   }
   // host:port, or a unix domain socket (unix:///abs/path or unix:rel/path), a sidecar's natural

@@ -52,6 +52,11 @@ export interface CheckIn {
    * the decoder measured it; otherwise the size limit measures their JSON.
    */
   structBytes?: number | undefined
+  /**
+   * Why the request could not be mapped, when a front end (ext_authz) found it malformed: the
+   * decision is a REQUEST_INVALID deny with this reason, after the token check, and is audited.
+   */
+  invalid?: string | undefined
 }
 
 /** One item of a `BatchCheck`. */
@@ -231,7 +236,7 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
    * subject), or undefined when the request did not come off the wire.
    */
   function decide(
-    item: BatchItemIn,
+    item: BatchItemIn & { invalid?: string | undefined },
     token: TokenOutcome,
     subjectIn: EntityIn | undefined,
     measured: number | undefined,
@@ -256,6 +261,8 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
     let rest: string | undefined
     if (!token.ok) {
       decision = { allow: false, code: token.code, reasons: [token.reason] }
+    } else if (item.invalid !== undefined) {
+      decision = { allow: false, code: 'REQUEST_INVALID', reasons: [`request_invalid: ${item.invalid}`] }
     } else if (item.action === '') {
       decision = { allow: false, code: 'REQUEST_INVALID', reasons: ['request_invalid: action is required'] }
     } else if (

@@ -1,7 +1,8 @@
 /**
- * The gRPC server: `verdict.v1.Authorizer` and `grpc.health.v1.Health` on @grpc/grpc-js. The
- * Authorizer's server side (request in, response out) uses the hand-written codec in `wire.ts`;
- * Health and the client halves of the definitions use protobuf-es `toBinary`/`fromBinary`.
+ * The gRPC server: `verdict.v1.Authorizer`, `grpc.health.v1.Health` and Envoy's
+ * `envoy.service.auth.v3.Authorization` on @grpc/grpc-js. The Authorizer's server side (request
+ * in, response out) uses the hand-written codec in `wire.ts`; Health, ext_authz and the client
+ * halves of the definitions use protobuf-es `toBinary`/`fromBinary`.
  * Undecodable requests get INVALID_ARGUMENT; oversized ones get RESOURCE_EXHAUSTED from grpc-js
  * before any handler runs.
  *
@@ -21,6 +22,11 @@ import type {
   UntypedServiceImplementation,
 } from '@grpc/grpc-js'
 import {
+  CheckRequestSchema as ExtAuthzCheckRequestSchema,
+  CheckResponseSchema as ExtAuthzCheckResponseSchema,
+} from '../gen/envoy/service/auth/v3/external_auth_pb.js'
+import type { CheckRequest as ExtAuthzCheckRequest } from '../gen/envoy/service/auth/v3/external_auth_pb.js'
+import {
   HealthCheckRequestSchema,
   HealthCheckResponseSchema,
 } from '../gen/grpc/health/v1/health_pb.js'
@@ -32,6 +38,8 @@ import {
   CheckResponseSchema,
 } from '../gen/verdict/v1/authorizer_pb.js'
 import type { Authorizer } from './authorizer.js'
+import { createExtAuthzHandler, defaultExtAuthzOptions, EXT_AUTHZ_SERVICE } from './ext-authz.js'
+import type { ExtAuthzOptions } from './ext-authz.js'
 import { HealthState, ServingStatus } from './health.js'
 import type { Logger } from './logger.js'
 import { toServiceError } from './status.js'
@@ -89,7 +97,7 @@ function method<I extends DescMessage, O extends DescMessage>(
     responseStream,
     requestSerialize: (m) => asBuffer(toBinary(input, m)),
     requestDeserialize: lenient((b) => fromBinary(input, b)),
-    // Only Health uses this now; its handlers answer with messages made by `create`.
+    // Health and ext_authz use this; their handlers answer with messages made by `create`.
     responseSerialize: (m) => asBuffer(toBinary(output, m)),
     responseDeserialize: (b) => fromBinary(output, b),
   }
@@ -143,6 +151,11 @@ export const healthServiceDefinition: ServiceDefinition = {
   Watch: method(`/${HEALTH_SERVICE}/Watch`, HealthCheckRequestSchema, HealthCheckResponseSchema, true),
 }
 
+/** Service definition of Envoy's `envoy.service.auth.v3.Authorization` (ext_authz v3) for grpc-js. */
+export const extAuthzServiceDefinition: ServiceDefinition = {
+  Check: method(`/${EXT_AUTHZ_SERVICE}/Check`, ExtAuthzCheckRequestSchema, ExtAuthzCheckResponseSchema),
+}
+
 /** What {@link startGrpcServer} needs. */
 export interface GrpcServerOptions {
   /** `host:port`; port 0 picks a free one. Example: `127.0.0.1:50051`. */
@@ -152,6 +165,8 @@ export interface GrpcServerOptions {
   logger: Logger
   /** Largest accepted message, in bytes. */
   maxMessageBytes: number
+  /** Envoy ext_authz: how requests are mapped, and whether it is served. Default: served, default mapping. */
+  extAuthz?: ExtAuthzOptions
 }
 
 /** A running server. */
@@ -294,6 +309,15 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     BatchCheck: unary('BatchCheck', (req: WireBatchCheckRequest) => authorizer.batchCheck(req), logger),
   }
   server.addService(authorizerServiceDefinition, authorizerImpl)
+
+  const extAuthz = options.extAuthz ?? defaultExtAuthzOptions()
+  if (extAuthz.enabled) {
+    // Through the same queue as Check; the handler is Check with Envoy's request and response.
+    const handler = createExtAuthzHandler(authorizer, extAuthz)
+    server.addService(extAuthzServiceDefinition, {
+      Check: unary('ExtAuthzCheck', (req: ExtAuthzCheckRequest) => handler(req), logger),
+    })
+  }
 
   // Open Watch streams, ended on stop so a graceful shutdown does not wait for them.
   const watches = new Set<ServerWritableStream<HealthCheckRequest, HealthCheckResponse>>()

@@ -1,5 +1,5 @@
 /**
- * The gRPC edge: Authorizer and Health services, request limits, error → status mapping and the
+ * The gRPC edge: Authorizer, Health and Envoy ext_authz services, request limits, error → status mapping and the
  * JSON-lines logger.
  *
  * @module
@@ -21,8 +21,22 @@ export type {
   VerifiedTokenLike,
 } from './authorizer.js'
 export {
+  bearerToken,
+  createExtAuthzHandler,
+  DECISION_ID_HEADER,
+  DEFAULT_EXT_AUTHZ_ACTIONS,
+  defaultExtAuthzOptions,
+  EXT_AUTHZ_REDACTED_HEADERS,
+  EXT_AUTHZ_SERVICE,
+  mapCheckRequest,
+  toCheckResponse,
+  validateExtAuthzOptions,
+} from './ext-authz.js'
+export type { ExtAuthzOptions } from './ext-authz.js'
+export {
   AUTHORIZER_SERVICE,
   authorizerServiceDefinition,
+  extAuthzServiceDefinition,
   HEALTH_SERVICE,
   healthServiceDefinition,
   startGrpcServer,
