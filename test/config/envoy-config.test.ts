@@ -41,7 +41,7 @@ describe('loadServeConfig: envoy', () => {
   it('accepts the envoy section of the example config file', () => {
     const example = join(import.meta.dirname, '..', '..', 'verdict.example.yaml')
     const { envoy } = loadServeConfig({ flags: { config: example }, env: {} })
-    expect(envoy).toMatchObject({ enabled: true, pathPrefix: '/api/v1', actions: { GET: 'read', DELETE: 'cancel' } })
+    expect(envoy).toMatchObject({ enabled: true, pathPrefix: '/api/v1', actions: { GET: 'read', DELETE: 'delete' } })
   })
 
   it('names the key of an invalid envoy setting', () => {
