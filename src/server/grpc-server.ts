@@ -34,6 +34,7 @@ import {
 import type { Authorizer } from './authorizer.js'
 import { HealthState, ServingStatus } from './health.js'
 import type { Logger } from './logger.js'
+import type { SidecarMetrics } from './metrics.js'
 import { toServiceError } from './status.js'
 import { installStreamTable } from './stream-table.js'
 import {
@@ -152,6 +153,8 @@ export interface GrpcServerOptions {
   logger: Logger
   /** Largest accepted message, in bytes. */
   maxMessageBytes: number
+  /** Counts Authorizer calls answered with an RPC error (`verdict_rpc_errors_total`). */
+  metrics?: SidecarMetrics
 }
 
 /** A running server. */
@@ -167,6 +170,7 @@ function unary<Req, Res>(
   name: string,
   handler: (req: Req) => Res | Promise<Res>,
   logger: Logger,
+  errors: Float64Array = new Float64Array(Status.UNAUTHENTICATED + 1),
 ): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
   const debug = logger.isEnabled?.('debug') ?? true
   // Calls are not handled where grpc-js delivers them but queued, and the queue is handled in one
@@ -195,6 +199,7 @@ function unary<Req, Res>(
         // still lets us, and go on with the rest.
         logger.error('call handling failed', { method: name, error: err })
         try {
+          errors[Status.INTERNAL]!++
           callbacks[i]!({ code: Status.INTERNAL, details: 'internal error' })
         } catch {
           // Already answered or gone.
@@ -214,6 +219,7 @@ function unary<Req, Res>(
   function handle(call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>, started: number): void {
     if (call.request instanceof UndecodableRequest) {
       logger.warn('undecodable request', { method: name, error: call.request.message })
+      errors[Status.INVALID_ARGUMENT]!++
       callback({ code: Status.INVALID_ARGUMENT, details: 'request is not a valid protobuf message' })
       return
     }
@@ -240,6 +246,7 @@ function unary<Req, Res>(
 
   function failed(call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>, started: number, err: unknown): void {
     const status = toServiceError(err, logger, name)
+    errors[status.code ?? Status.UNKNOWN]!++
     if (debug) access(call, name, started, Status[status.code ?? Status.UNKNOWN] ?? 'UNKNOWN')
     callback(status)
   }
@@ -290,8 +297,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     'grpc.enable_channelz': 0,
   })
   const authorizerImpl: UntypedServiceImplementation = {
-    Check: unary('Check', (req: WireCheckRequest) => authorizer.check(req), logger),
-    BatchCheck: unary('BatchCheck', (req: WireBatchCheckRequest) => authorizer.batchCheck(req), logger),
+    Check: unary('Check', (req: WireCheckRequest) => authorizer.check(req), logger, options.metrics?.rpcErrors('Check')),
+    BatchCheck: unary('BatchCheck', (req: WireBatchCheckRequest) => authorizer.batchCheck(req), logger, options.metrics?.rpcErrors('BatchCheck')),
   }
   server.addService(authorizerServiceDefinition, authorizerImpl)
 
