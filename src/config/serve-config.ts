@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import type { AuditOptions } from '../audit/index.js'
 import type { LogLevel } from '../server/index.js'
-import { defaultLimitsOptions, isLogLevel } from '../server/index.js'
+import { DEFAULT_HTTP_ADDRESS, defaultLimitsOptions, isLogLevel, parseHostPort } from '../server/index.js'
 import type { LimitsOptions } from '../server/index.js'
 import { defaultTokenOptions, validateTokenOptions } from '../token/index.js'
 import type { TokenOptions } from '../token/index.js'
@@ -53,6 +53,13 @@ export interface ServeConfig {
    * fork that many workers under a supervising primary. `auto` in flags and files is one per CPU.
    */
   workers: number
+  /**
+   * Operations HTTP listener (`/metrics`, `/healthz`, `/readyz`), `host:port`; absent when set to
+   * `off`. Example: `127.0.0.1:9464`. `isDefault` marks the built-in default, whose port may be
+   * taken (another sidecar on the host): then the sidecar logs it and serves without it, while a
+   * configured address that cannot be bound stops the start.
+   */
+  http?: { address: string; isDefault: boolean }
 }
 
 /** Most workers `--workers` accepts. */
@@ -192,6 +199,7 @@ const SETTINGS = {
   maxBatchItems: { flag: 'max-batch-items', env: 'VERDICT_MAX_BATCH_ITEMS', file: 'limits.max_batch_items' },
   maxMessageBytes: { flag: 'max-message-bytes', env: 'VERDICT_MAX_MESSAGE_BYTES', file: 'limits.max_message_bytes' },
   workers: { flag: 'workers', env: 'VERDICT_WORKERS', file: 'workers' },
+  http: { flag: 'http', env: 'VERDICT_HTTP', file: 'http' },
 } as const satisfies Record<string, Setting>
 
 /** The flag names `verdict serve` accepts besides `--config`. */
@@ -343,6 +351,12 @@ export function loadServeConfig(sources: ConfigSources): ServeConfig {
   }
   if (!/^[A-Za-z0-9_-]+$/.test(config.service)) {
     invalid(SETTINGS.service.file, 'must be a NATS subject token (letters, digits, - and _)')
+  }
+  const http = str(SETTINGS.http, false)
+  if (http === undefined) config.http = { address: DEFAULT_HTTP_ADDRESS, isDefault: true }
+  else if (http !== 'off') {
+    if (parseHostPort(http) === undefined) invalid(raw(SETTINGS.http).key, `must be host:port or off (got ${http})`)
+    config.http = { address: http, isDefault: false }
   }
   const entrypoint = str(SETTINGS.entrypoint, false)
   if (entrypoint !== undefined) config.entrypoint = entrypoint.replace(/^\/+|\/+$/g, '')
