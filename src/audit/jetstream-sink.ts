@@ -575,6 +575,7 @@ export class JetStreamAuditSink implements AuditSink {
       ...this.#stats,
       queued: this.#queue.length,
       spoolPending: this.#spool.pending,
+      spoolBytes: this.#spool.bytes,
     }
   }
 

@@ -21,6 +21,8 @@ export interface AuditStats {
   queued: number
   /** Events waiting in the spool. */
   spoolPending: number
+  /** Bytes of the spool on disk. */
+  spoolBytes: number
 }
 
 /** What a sink needs to know about an already encoded event, so it never parses the JSON. */
@@ -107,6 +109,7 @@ export class LogAuditSink implements AuditSink {
       replayed: 0,
       queued: 0,
       spoolPending: 0,
+      spoolBytes: 0,
     }
   }
 }

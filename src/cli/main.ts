@@ -16,7 +16,7 @@ import { buildBundle, dumpIr } from './build.js'
 import { evaluateQuery } from './eval.js'
 import { startSidecar } from './serve.js'
 import { testCommand } from './test-command.js'
-import { reportReady, superviseWorkers, workerConfig, workerSlot } from './workers.js'
+import { answerMetricsRequests, reportReady, superviseWorkers, workerConfig, workerSlot } from './workers.js'
 
 const HELP = {
   main: `Usage: verdict <command> [options]
@@ -59,6 +59,8 @@ Options (each also as VERDICT_<NAME> env var or a key in the config file; flags 
   --envoy-path-prefix <p>   path prefix dropped before the resource type and id, e.g. /api/v1
   --workers <n|auto>        sidecar processes sharing the address, one core each (default 1;
                             auto: one per CPU); a supervising primary restarts any that dies
+  --http <host:port|off>    operations HTTP: /metrics (Prometheus), /healthz, /readyz
+                            (default 127.0.0.1:9464; with --workers, served by the primary)
 
 Signals: SIGTERM/SIGINT drain calls, flush audit and exit 0; SIGHUP reloads the bundle
 (with --workers, the primary passes each signal on to every worker).
@@ -120,7 +122,7 @@ async function serve(args: string[]): Promise<number> {
   const config = loadServeConfig({ flags, env: process.env })
   if (config.workers > 1 && cluster.isPrimary) {
     const logger = createLogger({ level: config.logLevel, fields: { worker: 'primary' } })
-    return superviseWorkers({ workers: config.workers, logger, shutdownGraceMs: config.shutdownGraceMs })
+    return superviseWorkers({ workers: config.workers, logger, shutdownGraceMs: config.shutdownGraceMs, http: config.http })
   }
   const slot = workerSlot()
   try {
@@ -135,6 +137,7 @@ async function serve(args: string[]): Promise<number> {
 async function serveHere(config: ServeConfig, slot: number | undefined): Promise<number> {
   const logger = createLogger({ level: config.logLevel, ...(slot === undefined ? {} : { fields: { worker: slot } }) })
   const sidecar = await startSidecar(slot === undefined ? config : workerConfig(config, slot), logger)
+  answerMetricsRequests(() => sidecar.snapshot())
   reportReady(sidecar.address)
   await new Promise<void>((resolve) => {
     let stopping = false

@@ -1,6 +1,7 @@
 /**
- * `verdict serve`: the sidecar. Composes config, bundle, engine, token verifier, audit sink and
- * the gRPC server, and shuts them down in order on SIGTERM/SIGINT.
+ * `verdict serve`: the sidecar. Composes config, bundle, engine, token verifier, audit sink, the
+ * gRPC server and the operations HTTP listener (metrics, health), and shuts them down in order on
+ * SIGTERM/SIGINT.
  *
  * @module
  */
@@ -17,15 +18,29 @@ import {
   createLogger,
   HealthState,
   PolicyHolder,
+  renderMetrics,
   ServingStatus,
+  SidecarMetrics,
   startGrpcServer,
+  startHttpServer,
 } from '../server/index.js'
-import type { DecisionRecord, GrpcServerHandle, Logger } from '../server/index.js'
+import type {
+  DecisionRecord,
+  GrpcServerHandle,
+  HttpServerHandle,
+  HttpServerOptions,
+  Logger,
+  MetricsSnapshot,
+} from '../server/index.js'
 import { createTokenVerifier } from '../token/index.js'
 
 /** A running sidecar. */
 export interface Sidecar {
   address: string
+  /** Where the operations HTTP listener is bound, or undefined when it is off (or skipped). */
+  httpAddress: string | undefined
+  /** This process's metrics now: what `/metrics` renders, and what a worker sends its primary. */
+  snapshot(): MetricsSnapshot
   /**
    * Loads the bundle again and swaps it in; on failure the last good policy keeps serving.
    * Resolves with whether the new bundle was activated.
@@ -33,6 +48,30 @@ export interface Sidecar {
   reload(): Promise<boolean>
   /** Drains calls, flushes audit, releases resources. Idempotent. */
   stop(): Promise<void>
+}
+
+/**
+ * Starts the operations HTTP listener at `http` (see `ServeConfig.http`), or resolves undefined
+ * when there is none. The built-in default address being taken is logged and skipped; a configured
+ * one that cannot be bound throws.
+ */
+export async function listenHttp(
+  http: ServeConfig['http'],
+  logger: Logger,
+  routes: Pick<HttpServerOptions, 'metrics' | 'readiness'>,
+): Promise<HttpServerHandle | undefined> {
+  if (http === undefined) return undefined
+  try {
+    const server = await startHttpServer({ address: http.address, logger, ...routes })
+    logger.info('http listening', { address: server.address, endpoints: ['/metrics', '/healthz', '/readyz'] })
+    return server
+  } catch (err) {
+    if (!http.isDefault || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err
+    logger.warn('http listener not started: the default address is taken; set --http to another host:port, or off', {
+      address: http.address,
+    })
+    return undefined
+  }
 }
 
 /** Loads the bundle at `config.bundle` into an engine. */
@@ -94,6 +133,7 @@ export async function startSidecar(config: ServeConfig, logger: Logger = createL
   const health = new HealthState(config.envoy.enabled ? [AUTHORIZER_SERVICE, EXT_AUTHZ_SERVICE] : [AUTHORIZER_SERVICE])
   policy.onChange((active) => health.setAll(active ? ServingStatus.SERVING : ServingStatus.NOT_SERVING))
 
+  const metrics = new SidecarMetrics()
   const verifier = createTokenVerifier(config.token)
   const audit: AuditSink = createAuditSink(
     config.audit.nats === undefined
@@ -107,7 +147,18 @@ export async function startSidecar(config: ServeConfig, logger: Logger = createL
   const onDecision = (record: DecisionRecord): void => {
     audit.writeEncoded(encodeDecision(record, service, mask), { id: record.decisionId, allow: record.allow, service })
   }
-  const authorizer = createAuthorizer({ verifier, policy, limits: config.limits, logger, onDecision })
+  const authorizer = createAuthorizer({ verifier, policy, limits: config.limits, logger, onDecision, metrics })
+  let stopping: Promise<void> | undefined
+  // Read at scrape time: nothing on the decision path feeds these.
+  const snapshot = (): MetricsSnapshot => {
+    const token = verifier.stats()
+    return metrics.snapshot({
+      tokenCache: { hits: token.cacheHits, misses: token.cacheMisses },
+      audit: audit.stats(),
+      revision: policy.current?.revision ?? null,
+      ready: policy.current !== undefined && stopping === undefined,
+    })
+  }
 
   let server: GrpcServerHandle
   try {
@@ -118,6 +169,7 @@ export async function startSidecar(config: ServeConfig, logger: Logger = createL
       logger,
       maxMessageBytes: config.limits.maxMessageBytes,
       extAuthz: config.envoy,
+      metrics,
     })
   } catch (err) {
     verifier.close()
@@ -125,11 +177,27 @@ export async function startSidecar(config: ServeConfig, logger: Logger = createL
     throw err
   }
   logger.info('listening', { address: server.address, service: config.service })
+  let http: HttpServerHandle | undefined
+  try {
+    http = await listenHttp(config.http, logger, {
+      metrics: () => renderMetrics([{ snapshot: snapshot() }]),
+      readiness: () => {
+        const s = snapshot()
+        return { ready: s.ready, body: { revision: s.policy.revision } }
+      },
+    })
+  } catch (err) {
+    await server.stop(0)
+    verifier.close()
+    await audit.close()
+    throw err
+  }
 
   const reload = async (): Promise<boolean> => {
     try {
       const active = await loadPolicy(config)
       policy.set(active)
+      metrics.policyLoad(true)
       logger.info('bundle loaded', {
         bundle: config.bundle,
         revision: active.revision,
@@ -137,6 +205,7 @@ export async function startSidecar(config: ServeConfig, logger: Logger = createL
       })
       return true
     } catch (err) {
+      metrics.policyLoad(false)
       logger.error('bundle rejected', {
         bundle: config.bundle,
         error: err,
@@ -148,14 +217,17 @@ export async function startSidecar(config: ServeConfig, logger: Logger = createL
   // Fail closed until the bundle loads: health stays NOT_SERVING and checks answer NO_POLICY.
   await reload()
 
-  let stopping: Promise<void> | undefined
   return {
     address: server.address,
+    httpAddress: http?.address,
+    snapshot,
     reload,
     stop() {
       stopping ??= (async () => {
         health.setAll(ServingStatus.NOT_SERVING)
+        // /readyz answers 503 from here on (snapshot sees `stopping`) until the drain is done.
         await server.stop(config.shutdownGraceMs)
+        await http?.stop()
         verifier.close()
         try {
           await audit.flush()

@@ -11,6 +11,12 @@
  * Fail closed at start: if a worker exits before it ever served (bad flags caught late, address in
  * use), the primary stops the others and exits 1 rather than restarting a worker that cannot start.
  *
+ * Operations HTTP (`/metrics`, `/readyz`, `/healthz`) is served by the primary alone, so one scrape
+ * shows the whole sidecar: on each request it asks every worker over IPC for its metrics snapshot
+ * (plain numbers) and sums them. A worker that does not answer within {@link SCRAPE_TIMEOUT_MS}
+ * counts with its last known snapshot, and the counters of workers that exited are kept, so the
+ * summed counters never go down when a worker is restarted.
+ *
  * @module
  */
 
@@ -18,7 +24,9 @@ import cluster from 'node:cluster'
 import type { Worker } from 'node:cluster'
 import { join } from 'node:path'
 import type { ServeConfig } from '../config/index.js'
-import type { Logger } from '../server/index.js'
+import { addSnapshot, emptySnapshot, processUsage, renderMetrics } from '../server/index.js'
+import type { Logger, MetricsSnapshot, Readiness } from '../server/index.js'
+import { listenHttp } from './serve.js'
 
 /** The environment variable that tells a worker its slot (0 … N-1). */
 export const WORKER_SLOT_ENV = 'VERDICT_WORKER_SLOT'
@@ -29,10 +37,28 @@ export interface WorkerReady {
   address: string
 }
 
+/** The primary asks a worker for its metrics. */
+export interface MetricsRequest {
+  type: 'verdict:metrics?'
+  id: number
+}
+
+/** A worker's answer to a {@link MetricsRequest}. */
+export interface MetricsReply {
+  type: 'verdict:metrics'
+  id: number
+  snapshot: MetricsSnapshot
+}
+
+/** How long a scrape waits for each worker's snapshot. */
+export const SCRAPE_TIMEOUT_MS = 1000
+
 /** Options for {@link superviseWorkers}. */
 export interface SuperviseOptions {
   workers: number
   logger: Logger
+  /** Where the primary serves `/metrics` and health for all workers (`ServeConfig.http`); absent: nowhere. */
+  http?: ServeConfig['http']
   /** The workers' shutdown grace; the primary waits this long plus a margin before SIGKILL. */
   shutdownGraceMs: number
   /** First restart delay after a crash; doubles while a worker keeps dying young. Default 250 ms. */
@@ -54,6 +80,8 @@ interface Slot {
   /** Crashes in a row of a worker that died young. */
   crashes: number
   restartTimer?: NodeJS.Timeout
+  /** The current worker's last metrics snapshot. */
+  last?: MetricsSnapshot
 }
 
 /** The slot of this process when it is a worker, else undefined. */
@@ -70,9 +98,11 @@ export function workerSlot(): number | undefined {
  */
 export function workerConfig(config: ServeConfig, slot: number): ServeConfig {
   const nats = config.audit.nats
-  if (nats === undefined) return config
+  if (nats === undefined) return { ...config, http: undefined }
   return {
     ...config,
+    // The primary serves operations HTTP for every worker; none binds it.
+    http: undefined,
     audit: {
       ...config.audit,
       nats: {
@@ -93,6 +123,36 @@ function isReady(msg: unknown): msg is WorkerReady {
   return typeof msg === 'object' && msg !== null && (msg as { type?: unknown }).type === 'verdict:ready'
 }
 
+function isMetricsReply(msg: unknown): msg is MetricsReply {
+  return typeof msg === 'object' && msg !== null && (msg as { type?: unknown }).type === 'verdict:metrics'
+}
+
+/**
+ * In a worker, answers the primary's metrics requests with `snapshot()` (no-op outside a cluster
+ * worker). Returns the function that stops answering.
+ */
+export function answerMetricsRequests(snapshot: () => MetricsSnapshot): () => void {
+  if (!cluster.isWorker) return () => {}
+  const onMessage = (msg: unknown): void => {
+    if (typeof msg !== 'object' || msg === null || (msg as { type?: unknown }).type !== 'verdict:metrics?') return
+    const id = (msg as MetricsRequest).id
+    if (!process.connected) return
+    process.send?.({ type: 'verdict:metrics', id, snapshot: snapshot() } satisfies MetricsReply)
+  }
+  process.on('message', onMessage)
+  return () => process.off('message', onMessage)
+}
+
+/** Snapshot counters of an exited worker, kept so the sums stay monotonic; its gauges are gone with it. */
+function retire(into: MetricsSnapshot, last: MetricsSnapshot): void {
+  addSnapshot(into, {
+    ...last,
+    audit: { ...last.audit, queued: 0, spoolPending: 0, spoolBytes: 0 },
+    process: { ...last.process, residentBytes: 0, heapUsedBytes: 0 },
+    ready: true,
+  })
+}
+
 /**
  * Runs the primary: forks `workers` sidecars (this same command line) and supervises them until
  * SIGTERM/SIGINT. Resolves with the exit code: 0 after a signal, 1 if a worker could not start.
@@ -110,6 +170,10 @@ export function superviseWorkers(o: SuperviseOptions): Promise<number> {
   let exitCode = 0
   let finish: (code: number) => void = () => {}
   const done = new Promise<number>((resolve) => (finish = resolve))
+  // Counters of workers that exited, plus the pending metrics requests by id.
+  const retired = emptySnapshot()
+  const pending = new Map<number, (snapshot: MetricsSnapshot) => void>()
+  let nextRequest = 0
 
   const live = (): Slot[] => slots.filter((s) => s.worker !== undefined)
 
@@ -134,6 +198,10 @@ export function superviseWorkers(o: SuperviseOptions): Promise<number> {
     slot.startedAt = Date.now()
     slot.served = false
     worker.on('message', (msg: unknown) => {
+      if (isMetricsReply(msg)) {
+        pending.get(msg.id)?.(msg.snapshot)
+        return
+      }
       if (!isReady(msg) || slot.worker !== worker) return
       slot.served = true
       if (!everServed && slots.every((s) => s.served)) {
@@ -146,6 +214,8 @@ export function superviseWorkers(o: SuperviseOptions): Promise<number> {
     worker.on('exit', (code, signal) => {
       if (slot.worker !== worker) return
       slot.worker = undefined
+      if (slot.last !== undefined) retire(retired, slot.last)
+      slot.last = undefined
       if (stopping) {
         if (live().length === 0) finish(exitCode)
         return
@@ -168,6 +238,63 @@ export function superviseWorkers(o: SuperviseOptions): Promise<number> {
     })
   }
 
+  /** Asks every live worker for a snapshot; resolves with the slots that answered in time. */
+  const scrape = async (): Promise<Set<Slot>> => {
+    const answered = new Set<Slot>()
+    await Promise.all(
+      live().map(
+        (slot) =>
+          new Promise<void>((resolve) => {
+            const worker = slot.worker!
+            const id = ++nextRequest
+            const timer = setTimeout(() => {
+              pending.delete(id)
+              resolve()
+            }, SCRAPE_TIMEOUT_MS)
+            timer.unref()
+            pending.set(id, (snapshot) => {
+              clearTimeout(timer)
+              pending.delete(id)
+              if (slot.worker === worker) {
+                slot.last = snapshot
+                answered.add(slot)
+              }
+              resolve()
+            })
+            try {
+              if (!worker.isConnected()) throw new Error('worker is disconnected')
+              worker.send({ type: 'verdict:metrics?', id } satisfies MetricsRequest)
+            } catch {
+              clearTimeout(timer)
+              pending.delete(id)
+              resolve()
+            }
+          }),
+      ),
+    )
+    return answered
+  }
+
+  const metricsText = async (): Promise<string> => {
+    const answered = await scrape()
+    // The primary's own usage, plus what exited workers counted.
+    const base = addSnapshot({ ...emptySnapshot(), process: processUsage() }, retired)
+    const parts = slots.flatMap((s) => (s.worker !== undefined && s.last !== undefined ? [{ snapshot: s.last, worker: s.index }] : []))
+    return renderMetrics(parts, base, { configured: o.workers, reporting: answered.size })
+  }
+
+  // Ready when every worker answers now, and each has a bundle loaded.
+  const readiness = async (): Promise<Readiness> => {
+    if (stopping) return { ready: false, body: { workers: o.workers, ready_workers: 0, revision: null } }
+    const answered = await scrape()
+    const ready = slots.filter((s) => answered.has(s) && s.last?.ready === true)
+    const revisions = [...new Set(ready.map((s) => s.last!.policy.revision))]
+    return {
+      ready: ready.length === o.workers,
+      body: { workers: o.workers, ready_workers: ready.length, revision: revisions.length === 1 ? revisions[0] : null },
+    }
+  }
+
   const onStop = (signal: NodeJS.Signals) => () => {
     logger.info('shutting down', { signal })
     stopAll(signal)
@@ -183,9 +310,16 @@ export function superviseWorkers(o: SuperviseOptions): Promise<number> {
   process.on('SIGHUP', onHup)
 
   for (const slot of slots) fork(slot)
-  return done.finally(() => {
+  const http = listenHttp(o.http, logger, { metrics: metricsText, readiness }).catch((err: unknown) => {
+    logger.error('http listener failed to start; stopping', { address: o.http?.address, error: err })
+    exitCode = 1
+    stopAll('the http listener failed to start')
+    return undefined
+  })
+  return done.finally(async () => {
     process.off('SIGTERM', sigterm)
     process.off('SIGINT', sigint)
     process.off('SIGHUP', onHup)
+    await (await http)?.stop()
   })
 }

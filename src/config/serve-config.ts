@@ -13,9 +13,11 @@ import { parse as parseYaml } from 'yaml'
 import type { AuditOptions } from '../audit/index.js'
 import type { ExtAuthzOptions, LogLevel } from '../server/index.js'
 import {
+  DEFAULT_HTTP_ADDRESS,
   defaultExtAuthzOptions,
   defaultLimitsOptions,
   isLogLevel,
+  parseHostPort,
   validateExtAuthzOptions,
 } from '../server/index.js'
 import type { LimitsOptions } from '../server/index.js'
@@ -63,6 +65,13 @@ export interface ServeConfig {
    * Example: `{ enabled: true, actions: { GET: 'read' }, pathPrefix: '/api/v1' }`.
    */
   envoy: ExtAuthzOptions
+  /**
+   * Operations HTTP listener (`/metrics`, `/healthz`, `/readyz`), `host:port`; absent when set to
+   * `off`. Example: `127.0.0.1:9464`. `isDefault` marks the built-in default, whose port may be
+   * taken (another sidecar on the host): then the sidecar logs it and serves without it, while a
+   * configured address that cannot be bound stops the start.
+   */
+  http?: { address: string; isDefault: boolean }
 }
 
 /** Most workers `--workers` accepts. */
@@ -205,6 +214,7 @@ const SETTINGS = {
   envoy: { flag: 'envoy', env: 'VERDICT_ENVOY', file: 'envoy.enabled' },
   envoyActions: { flag: 'envoy-actions', env: 'VERDICT_ENVOY_ACTIONS', file: 'envoy.actions' },
   envoyPathPrefix: { flag: 'envoy-path-prefix', env: 'VERDICT_ENVOY_PATH_PREFIX', file: 'envoy.path_prefix' },
+  http: { flag: 'http', env: 'VERDICT_HTTP', file: 'http' },
 } as const satisfies Record<string, Setting>
 
 /** The flag names `verdict serve` accepts besides `--config`. */
@@ -380,6 +390,12 @@ export function loadServeConfig(sources: ConfigSources): ServeConfig {
   }
   if (!/^[A-Za-z0-9_-]+$/.test(config.service)) {
     invalid(SETTINGS.service.file, 'must be a NATS subject token (letters, digits, - and _)')
+  }
+  const http = str(SETTINGS.http, false)
+  if (http === undefined) config.http = { address: DEFAULT_HTTP_ADDRESS, isDefault: true }
+  else if (http !== 'off') {
+    if (parseHostPort(http) === undefined) invalid(raw(SETTINGS.http).key, `must be host:port or off (got ${http})`)
+    config.http = { address: http, isDefault: false }
   }
   const entrypoint = str(SETTINGS.entrypoint, false)
   if (entrypoint !== undefined) config.entrypoint = entrypoint.replace(/^\/+|\/+$/g, '')

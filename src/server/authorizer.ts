@@ -13,6 +13,7 @@ import { DecisionCode } from '../gen/verdict/v1/authorizer_pb.js'
 import { PdpError } from '../util/errors.js'
 import { utf8Exceeds } from '../util/utf8.js'
 import type { Logger } from './logger.js'
+import { SidecarMetrics } from './metrics.js'
 import type { LimitsOptions } from './options.js'
 import type { PolicyHolder } from './policy-holder.js'
 import { uuidv7 } from './uuid.js'
@@ -134,6 +135,8 @@ export interface AuthorizerOptions {
   logger: Logger
   /** Called once per decision; must not block (audit sinks buffer). Errors are logged. */
   onDecision?: (record: DecisionRecord) => void
+  /** Counts every decision by code and duration; default a private instance nobody reads. */
+  metrics?: SidecarMetrics
 }
 
 /**
@@ -193,6 +196,7 @@ export const DEFAULT_SUBJECT_TYPE = 'user'
  */
 export function createAuthorizer(options: AuthorizerOptions): Authorizer {
   const { verifier, policy, limits, logger } = options
+  const metrics = options.metrics ?? new SidecarMetrics()
   const debug = logger.isEnabled?.('debug') ?? true
 
   const tokenFailure = (err: unknown): TokenOutcome => {
@@ -295,6 +299,7 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
       policyRevision: revision,
     }
     if (decision.obligations !== undefined) response.obligations = decision.obligations as JsonObject
+    metrics.decision(response.code, latencyMs)
     if (options.onDecision !== undefined) {
       try {
         options.onDecision({

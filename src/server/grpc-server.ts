@@ -42,6 +42,7 @@ import { createExtAuthzHandler, defaultExtAuthzOptions, EXT_AUTHZ_SERVICE } from
 import type { ExtAuthzOptions } from './ext-authz.js'
 import { HealthState, ServingStatus } from './health.js'
 import type { Logger } from './logger.js'
+import type { SidecarMetrics } from './metrics.js'
 import { toServiceError } from './status.js'
 import { installStreamTable } from './stream-table.js'
 import {
@@ -167,6 +168,8 @@ export interface GrpcServerOptions {
   maxMessageBytes: number
   /** Envoy ext_authz: how requests are mapped, and whether it is served. Default: served, default mapping. */
   extAuthz?: ExtAuthzOptions
+  /** Counts Authorizer calls answered with an RPC error (`verdict_rpc_errors_total`). */
+  metrics?: SidecarMetrics
 }
 
 /** A running server. */
@@ -182,6 +185,7 @@ function unary<Req, Res>(
   name: string,
   handler: (req: Req) => Res | Promise<Res>,
   logger: Logger,
+  errors: Float64Array = new Float64Array(Status.UNAUTHENTICATED + 1),
 ): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
   const debug = logger.isEnabled?.('debug') ?? true
   // Calls are not handled where grpc-js delivers them but queued, and the queue is handled in one
@@ -210,6 +214,7 @@ function unary<Req, Res>(
         // still lets us, and go on with the rest.
         logger.error('call handling failed', { method: name, error: err })
         try {
+          errors[Status.INTERNAL]!++
           callbacks[i]!({ code: Status.INTERNAL, details: 'internal error' })
         } catch {
           // Already answered or gone.
@@ -229,6 +234,7 @@ function unary<Req, Res>(
   function handle(call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>, started: number): void {
     if (call.request instanceof UndecodableRequest) {
       logger.warn('undecodable request', { method: name, error: call.request.message })
+      errors[Status.INVALID_ARGUMENT]!++
       callback({ code: Status.INVALID_ARGUMENT, details: 'request is not a valid protobuf message' })
       return
     }
@@ -255,6 +261,7 @@ function unary<Req, Res>(
 
   function failed(call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>, started: number, err: unknown): void {
     const status = toServiceError(err, logger, name)
+    errors[status.code ?? Status.UNKNOWN]!++
     if (debug) access(call, name, started, Status[status.code ?? Status.UNKNOWN] ?? 'UNKNOWN')
     callback(status)
   }
@@ -305,8 +312,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     'grpc.enable_channelz': 0,
   })
   const authorizerImpl: UntypedServiceImplementation = {
-    Check: unary('Check', (req: WireCheckRequest) => authorizer.check(req), logger),
-    BatchCheck: unary('BatchCheck', (req: WireBatchCheckRequest) => authorizer.batchCheck(req), logger),
+    Check: unary('Check', (req: WireCheckRequest) => authorizer.check(req), logger, options.metrics?.rpcErrors('Check')),
+    BatchCheck: unary('BatchCheck', (req: WireBatchCheckRequest) => authorizer.batchCheck(req), logger, options.metrics?.rpcErrors('BatchCheck')),
   }
   server.addService(authorizerServiceDefinition, authorizerImpl)
 
@@ -315,7 +322,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     // Through the same queue as Check; the handler is Check with Envoy's request and response.
     const handler = createExtAuthzHandler(authorizer, extAuthz)
     server.addService(extAuthzServiceDefinition, {
-      Check: unary('ExtAuthzCheck', (req: ExtAuthzCheckRequest) => handler(req), logger),
+      Check: unary('ExtAuthzCheck', (req: ExtAuthzCheckRequest) => handler(req), logger, options.metrics?.rpcErrors('ExtAuthzCheck')),
     })
   }
 

@@ -1,6 +1,6 @@
 /**
- * The gRPC edge: Authorizer, Health and Envoy ext_authz services, request limits, error → status mapping and the
- * JSON-lines logger.
+ * The gRPC edge: Authorizer, Health and Envoy ext_authz services, request limits, error → status
+ * mapping, the JSON-lines logger, and the operations HTTP listener with its metrics.
  *
  * @module
  */
@@ -44,8 +44,21 @@ export {
 } from './grpc-server.js'
 export type { GrpcServerHandle, GrpcServerOptions } from './grpc-server.js'
 export { HealthState, ServingStatus } from './health.js'
+export { DEFAULT_HTTP_ADDRESS, parseHostPort, startHttpServer } from './http-server.js'
+export type { HttpServerHandle, HttpServerOptions, Readiness } from './http-server.js'
 export { createLogger, isLogLevel, LogLevel } from './logger.js'
 export type { Logger, LoggerOptions } from './logger.js'
+export {
+  addSnapshot,
+  DECISION_DURATION_BOUNDS_MS,
+  emptySnapshot,
+  METRICS_CONTENT_TYPE,
+  processUsage,
+  renderMetrics,
+  RPC_METHODS,
+  SidecarMetrics,
+} from './metrics.js'
+export type { MetricsSnapshot, RpcMethod, ScrapePart, SnapshotSources, WorkersGauge } from './metrics.js'
 export {
   DEFAULT_MAX_BATCH_ITEMS,
   DEFAULT_MAX_MESSAGE_BYTES,

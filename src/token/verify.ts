@@ -60,6 +60,8 @@ export interface VerifyCallOptions {
 export interface TokenVerifierStats {
   verified: number
   cacheHits: number
+  /** Tokens that were not in the cache and went to signature verification. */
+  cacheMisses: number
   failures: Record<string, number>
   cacheSize: number
 }
@@ -314,6 +316,7 @@ export function createTokenVerifier(input: TokenOptions): TokenVerifier {
   const failures: Record<string, number> = {}
   let verified = 0
   let cacheHits = 0
+  let cacheMisses = 0
 
   const issuers = new Map<string, IssuerRuntime>()
   for (const config of options.issuers) {
@@ -463,6 +466,8 @@ export function createTokenVerifier(input: TokenOptions): TokenVerifier {
       if (token.length > options.maxTokenBytes) throw err(TokenErrorCode.TOO_LARGE, 'token too large')
       const hit = cache.get(token)
       if (hit) return served(hit, call)
+      // Counted here and not in verifyCached: a caller that tries that first comes here on a miss.
+      cacheMisses++
       const out = await verifyUncached(token)
       checkScopes(out, call?.requiredScopes)
       verified++
@@ -503,7 +508,7 @@ export function createTokenVerifier(input: TokenOptions): TokenVerifier {
   return {
     verify,
     verifyCached,
-    stats: () => ({ verified, cacheHits, failures: { ...failures }, cacheSize: cache.size }),
+    stats: () => ({ verified, cacheHits, cacheMisses, failures: { ...failures }, cacheSize: cache.size }),
     close() {
       for (const i of issuers.values()) i.keys.close()
     },

@@ -18,6 +18,7 @@ import type { Decision } from '../../sdk/src/index.js'
 import { buildBundle } from '../../src/cli/index.js'
 import { loadServeConfig } from '../../src/config/index.js'
 import { freePort } from '../helpers/net.js'
+import { parseExposition, sampleValue } from '../helpers/prometheus.js'
 import { startNatsServer } from '../helpers/nats-server.js'
 import type { NatsServerHandle } from '../helpers/nats-server.js'
 import { createTestIssuer, writeJwks } from '../helpers/tokens.js'
@@ -251,6 +252,68 @@ describe('serve --workers', () => {
     expect(s.text()).toMatch(/EADDRINUSE|address already in use|No address added/i)
     holder.child.kill('SIGTERM')
     expect(await holder.exited).toBe(0)
+  }, 60_000)
+
+  it('serves one scrape for all workers from the primary, and readiness once every worker serves', async () => {
+    const port = await freePort()
+    const httpPort = await freePort()
+    const s = serve(['--workers', '2', '--grpc', `127.0.0.1:${port}`, '--http', `127.0.0.1:${httpPort}`])
+    const base = `http://127.0.0.1:${httpPort}`
+    await primaryListening(s)
+    // The workers do not bind the operations port: only the primary logs it.
+    expect(s.lines.filter((l) => l.msg === 'http listening').map((l) => l.worker)).toEqual(['primary'])
+    const ready = await fetch(`${base}/readyz`)
+    expect(await ready.json()).toMatchObject({ ready: true, workers: 2, ready_workers: 2 })
+    expect(ready.status).toBe(200)
+
+    const token = await issuer.mint({ scope: 'trades', user_id: 7, roles: ['trader'], locations: ['NY'] })
+    const client = createClient({ address: `127.0.0.1:${port}`, connections: 4 })
+    const n = 30
+    let allowed = 0
+    try {
+      const answers = await Promise.all(
+        Array.from({ length: n }, (_, i) => client.check({ token, action: i % 3 === 0 ? 'delete' : 'update', resource: trade })),
+      )
+      allowed = answers.filter((d) => d.allow).length
+      expect(allowed).toBe(20)
+    } finally {
+      client.close()
+    }
+    const res = await fetch(`${base}/metrics`)
+    expect(res.status).toBe(200)
+    const f = parseExposition(await res.text())
+    expect(sampleValue(f, 'verdict_workers')).toBe(2)
+    expect(sampleValue(f, 'verdict_workers_reporting')).toBe(2)
+    expect(sampleValue(f, 'verdict_decisions_total', { code: 'OK' })).toBe(allowed)
+    expect(sampleValue(f, 'verdict_decisions_total', { code: 'POLICY_DENIED' })).toBe(n - allowed)
+    expect(sampleValue(f, 'verdict_decision_duration_seconds_count')).toBe(n)
+    expect(sampleValue(f, 'verdict_policy_loads_total', { result: 'ok' })).toBe(2)
+    // One revision sample per worker: revisions do not add up.
+    const info = f.get('verdict_policy_info')!.samples
+    expect(info.map((x) => x.labels.worker).sort()).toEqual(['0', '1'])
+    // Every Check went through the token cache of one worker or the other.
+    expect(sampleValue(f, 'verdict_token_cache_hits_total') + sampleValue(f, 'verdict_token_cache_misses_total')).toBe(n)
+
+    // A worker that does not answer neither hangs the scrape nor loses its counts, and makes the
+    // sidecar not ready.
+    const pids = (s.lines.find((l) => l.msg === 'listening' && l.worker === 'primary')!.pids as number[])
+    process.kill(pids[1]!, 'SIGSTOP')
+    try {
+      const started = Date.now()
+      const stalled = parseExposition(await (await fetch(`${base}/metrics`)).text())
+      expect(Date.now() - started).toBeLessThan(5000)
+      expect(sampleValue(stalled, 'verdict_workers_reporting')).toBe(1)
+      expect(sampleValue(stalled, 'verdict_decision_duration_seconds_count')).toBe(n)
+      const notReady = await fetch(`${base}/readyz`)
+      expect(notReady.status).toBe(503)
+      expect(await notReady.json()).toMatchObject({ ready: false, ready_workers: 1 })
+    } finally {
+      process.kill(pids[1]!, 'SIGCONT')
+    }
+    expect((await fetch(`${base}/readyz`)).status).toBe(200)
+
+    s.child.kill('SIGTERM')
+    expect(await s.exited).toBe(0)
   }, 60_000)
 
   it('accepts auto and rejects a bad count', () => {
