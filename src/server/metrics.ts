@@ -230,6 +230,11 @@ export function renderMetrics(parts: readonly ScrapePart[], base?: MetricsSnapsh
   const family = (name: string, type: 'counter' | 'gauge' | 'histogram', help: string): void => {
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`)
   }
+  /** A family with one unlabelled sample. */
+  const single = (name: string, type: 'counter' | 'gauge', help: string, v: number): void => {
+    family(name, type, help)
+    out.push(`${name} ${value(v)}`)
+  }
 
   family('verdict_decisions_total', 'counter', 'Decisions made, by decision code (OK is an allow, every other code a deny).')
   for (let code = 1; code < CODE_SLOTS; code++) {
@@ -256,25 +261,16 @@ export function renderMetrics(parts: readonly ScrapePart[], base?: MetricsSnapsh
     }
   }
 
-  family('verdict_token_cache_hits_total', 'counter', 'Token verifications answered from the verifier cache.')
-  out.push(`verdict_token_cache_hits_total ${value(sum.tokenCache.hits)}`)
-  family('verdict_token_cache_misses_total', 'counter', 'Token verifications that had to check a signature (not in the cache).')
-  out.push(`verdict_token_cache_misses_total ${value(sum.tokenCache.misses)}`)
+  single('verdict_token_cache_hits_total', 'counter', 'Token verifications answered from the verifier cache.', sum.tokenCache.hits)
+  single('verdict_token_cache_misses_total', 'counter', 'Token verifications that had to check a signature (not in the cache).', sum.tokenCache.misses)
 
-  family('verdict_audit_events_published_total', 'counter', 'Audit events acknowledged by the destination (JetStream, or the log).')
-  out.push(`verdict_audit_events_published_total ${value(sum.audit.published)}`)
-  family('verdict_audit_events_spooled_total', 'counter', 'Audit events written to the disk spool while the destination was unreachable.')
-  out.push(`verdict_audit_events_spooled_total ${value(sum.audit.spooled)}`)
-  family('verdict_audit_events_replayed_total', 'counter', 'Spooled audit events later acknowledged by the stream.')
-  out.push(`verdict_audit_events_replayed_total ${value(sum.audit.replayed)}`)
-  family('verdict_audit_events_dropped_total', 'counter', 'Audit events lost (spool full, unencodable or oversized).')
-  out.push(`verdict_audit_events_dropped_total ${value(sum.audit.dropped)}`)
-  family('verdict_audit_queued_events', 'gauge', 'Audit events in memory waiting to be published.')
-  out.push(`verdict_audit_queued_events ${value(sum.audit.queued)}`)
-  family('verdict_audit_spool_events', 'gauge', 'Audit events waiting in the disk spool.')
-  out.push(`verdict_audit_spool_events ${value(sum.audit.spoolPending)}`)
-  family('verdict_audit_spool_bytes', 'gauge', 'Bytes of the disk spool.')
-  out.push(`verdict_audit_spool_bytes ${value(sum.audit.spoolBytes)}`)
+  single('verdict_audit_events_published_total', 'counter', 'Audit events acknowledged by the destination (JetStream, or the log).', sum.audit.published)
+  single('verdict_audit_events_spooled_total', 'counter', 'Audit events written to the disk spool while the destination was unreachable.', sum.audit.spooled)
+  single('verdict_audit_events_replayed_total', 'counter', 'Spooled audit events later acknowledged by the stream.', sum.audit.replayed)
+  single('verdict_audit_events_dropped_total', 'counter', 'Audit events lost (spool full, unencodable or oversized).', sum.audit.dropped)
+  single('verdict_audit_queued_events', 'gauge', 'Audit events in memory waiting to be published.', sum.audit.queued)
+  single('verdict_audit_spool_events', 'gauge', 'Audit events waiting in the disk spool.', sum.audit.spoolPending)
+  single('verdict_audit_spool_bytes', 'gauge', 'Bytes of the disk spool.', sum.audit.spoolBytes)
 
   family('verdict_policy_info', 'gauge', 'The policy bundle revision serving (absent while no bundle is loaded).')
   for (const p of parts) {
@@ -288,17 +284,12 @@ export function renderMetrics(parts: readonly ScrapePart[], base?: MetricsSnapsh
   out.push(`verdict_policy_loads_total{result="rejected"} ${value(sum.policy.loadsRejected)}`)
 
   if (workers !== undefined) {
-    family('verdict_workers', 'gauge', 'Sidecar worker processes configured (--workers).')
-    out.push(`verdict_workers ${value(workers.configured)}`)
-    family('verdict_workers_reporting', 'gauge', 'Workers whose metrics arrived in time for this scrape; the others count with their last known values.')
-    out.push(`verdict_workers_reporting ${value(workers.reporting)}`)
+    single('verdict_workers', 'gauge', 'Sidecar worker processes configured (--workers).', workers.configured)
+    single('verdict_workers_reporting', 'gauge', 'Workers whose metrics arrived in time for this scrape; the others count with their last known values.', workers.reporting)
   }
 
-  family('process_resident_memory_bytes', 'gauge', 'Resident memory, summed over the sidecar processes.')
-  out.push(`process_resident_memory_bytes ${value(sum.process.residentBytes)}`)
-  family('process_cpu_seconds_total', 'counter', 'User and system CPU time, summed over the sidecar processes.')
-  out.push(`process_cpu_seconds_total ${value(sum.process.cpuSeconds)}`)
-  family('nodejs_heap_used_bytes', 'gauge', 'V8 heap in use, summed over the sidecar processes.')
-  out.push(`nodejs_heap_used_bytes ${value(sum.process.heapUsedBytes)}`)
+  single('process_resident_memory_bytes', 'gauge', 'Resident memory, summed over the sidecar processes.', sum.process.residentBytes)
+  single('process_cpu_seconds_total', 'counter', 'User and system CPU time, summed over the sidecar processes.', sum.process.cpuSeconds)
+  single('nodejs_heap_used_bytes', 'gauge', 'V8 heap in use, summed over the sidecar processes.', sum.process.heapUsedBytes)
   return `${out.join('\n')}\n`
 }
