@@ -29,9 +29,9 @@ import type { CheckRequest, CheckResponse } from '../gen/envoy/service/auth/v3/e
 import { HttpStatusSchema } from '../gen/envoy/type/v3/http_status_pb.js'
 import type { StatusCode } from '../gen/envoy/type/v3/http_status_pb.js'
 import { StatusSchema } from '../gen/google/rpc/status_pb.js'
-import { DecisionCode } from '../gen/verdict/v1/authorizer_pb.js'
 import { PdpError } from '../util/errors.js'
 import type { Authorizer, CheckIn, CheckResult } from './authorizer.js'
+import { DECISION_CODE_NAMES } from './codes.js'
 
 /** The fully qualified name of Envoy's external authorization service. */
 export const EXT_AUTHZ_SERVICE = 'envoy.service.auth.v3.Authorization'
@@ -220,7 +220,6 @@ const RPC_OK = 0
 const RPC_PERMISSION_DENIED = 7
 const RPC_UNAUTHENTICATED = 16
 
-const CODE_NAMES = new Map<number, string>(Object.entries(DecisionCode).map(([name, n]) => [n, name]))
 
 function header(key: string, value: string): HeaderValueOption {
   return create(HeaderValueOptionSchema, {
@@ -251,7 +250,7 @@ function denial(code: string): { http: number; rpc: number; challenge?: string }
  * audit event and the log, and the client sees `["evaluation_error"]`.
  */
 export function toCheckResponse(result: CheckResult): CheckResponse {
-  const code = CODE_NAMES.get(result.code) ?? 'UNSPECIFIED'
+  const code = DECISION_CODE_NAMES[result.code] ?? 'UNSPECIFIED'
   if (result.allow) {
     return create(CheckResponseSchema, {
       status: create(StatusSchema, { code: RPC_OK }),

@@ -10,8 +10,8 @@
  * @module
  */
 
-import { DecisionCode } from '../gen/verdict/v1/authorizer_pb.js'
 import { status as Status } from '@grpc/grpc-js'
+import { DECISION_CODE_NAMES } from './codes.js'
 
 /**
  * Upper bounds of the decision duration histogram, in milliseconds (rendered as seconds): a cached
@@ -27,10 +27,7 @@ export const RPC_METHODS = ['Check', 'BatchCheck', 'ExtAuthzCheck'] as const
 /** One of {@link RPC_METHODS}. */
 export type RpcMethod = (typeof RPC_METHODS)[number]
 
-/** Decision code names by their `verdict.v1.DecisionCode` number. */
-const CODE_NAMES: string[] = []
-for (const [name, value] of Object.entries(DecisionCode)) CODE_NAMES[value] = name
-const CODE_SLOTS = CODE_NAMES.length
+const CODE_SLOTS = DECISION_CODE_NAMES.length
 
 /** gRPC status names by number (0 … 16). */
 const STATUS_NAMES: string[] = []
@@ -238,7 +235,7 @@ export function renderMetrics(parts: readonly ScrapePart[], base?: MetricsSnapsh
 
   family('verdict_decisions_total', 'counter', 'Decisions made, by decision code (OK is an allow, every other code a deny).')
   for (let code = 1; code < CODE_SLOTS; code++) {
-    out.push(`verdict_decisions_total{code="${CODE_NAMES[code]}"} ${value(sum.decisions[code]!)}`)
+    out.push(`verdict_decisions_total{code="${DECISION_CODE_NAMES[code]}"} ${value(sum.decisions[code]!)}`)
   }
   if (sum.decisions[0]! > 0) out.push(`verdict_decisions_total{code="UNSPECIFIED"} ${value(sum.decisions[0]!)}`)
 
