@@ -21,7 +21,7 @@
  */
 import { connect as netConnect } from 'node:net'
 import type { Socket } from 'node:net'
-import { encodeHeaderBlock, HpackDecoder } from './hpack.js'
+import { encodeHeaderBlock, HpackDecoder } from '../../src/server/h2/hpack.js'
 
 /** gRPC status codes (the subset of names a reader of an error needs is all of them). */
 export const GrpcStatus = {

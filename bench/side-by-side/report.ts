@@ -45,7 +45,7 @@ export interface PhaseReport {
 
 /** A ratio row: Verdict against a baseline in the same cell. */
 export interface RatioReport {
-  /** `verdict`, `verdict-w2` or `verdict-unix`. */
+  /** `verdict`, `verdict-w2`, `verdict-grpcjs` or `verdict-unix`. */
   target: string
   baseline: string
   tokens: TokenMode
@@ -145,6 +145,7 @@ export function summarize(
 const COMPARISONS = [
   { target: 'verdict', baselines: ['echo', 'cerbos'] },
   { target: 'verdict-w2', baselines: ['echo', 'cerbos'] },
+  { target: 'verdict-grpcjs', baselines: ['echo', 'cerbos'] },
   { target: 'verdict-unix', baselines: ['echo-unix'] },
 ] as const
 

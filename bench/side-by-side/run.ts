@@ -8,13 +8,13 @@
  * Method: every target's server and clients are started up front and stay up for the whole run;
  * each is warmed up and, if it is a PDP, sent forged tokens. Then, for each concurrency, token
  * mode and round, every target runs one phase, back to back in target order (echo, verdict,
- * cerbos, verdict-w2, verdict-unix, echo-unix), so the phases a ratio compares are seconds apart and see the
+ * cerbos, verdict-w2, verdict-grpcjs, verdict-unix, echo-unix), so the phases a ratio compares are seconds apart and see the
  * same state of the machine. At the end all servers stop (Verdict flushes its audit sink) and
  * each Verdict target's audit events are counted by its subject in JetStream.
  *
  * Flags: `--smoke` (tiny counts, one round, for the test suite), `--out <dir>` (default
  * bench/results), `--workers <n>` (client processes per target, default 2), `--duration <ms>`
- * (per phase), `--targets echo,verdict,...` (measure only these: echo, verdict, verdict-w2, verdict-unix,
+ * (per phase), `--targets echo,verdict,...` (measure only these: echo, verdict, verdict-w2, verdict-grpcjs, verdict-unix,
  * echo-unix, cerbos), `--concurrency 1,16` (only these levels), `--tokens cached` (only these
  * token modes), `--profile <dir>` (V8 CPU profile of each Node server process over the whole
  * run, written when it stops), `--node-args '<flags>'` (extra Node flags for the Node servers,
@@ -537,7 +537,7 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
     const up: Target[] = []
     // Both Verdict targets publish to the one stream at the same time: each under its own
     // service name (so its events can be counted by subject) and with its own spool.
-    const verdictPlan = (label: string, service: string, grpc: string, workers = 1): TargetPlan => ({
+    const verdictPlan = (label: string, service: string, grpc: string, workers = 1, transport?: 'grpc-js'): TargetPlan => ({
       label,
       kind: TargetKind.VERDICT,
       tokenModes: modes,
@@ -554,6 +554,7 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
           nodeArgs,
           grpc,
           workers,
+          ...(transport === undefined ? {} : { transport }),
         }),
     })
     const plans: TargetPlan[] = [
@@ -578,6 +579,8 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
     if (verdictReady) {
       // `serve --workers 2`: one sidecar per core, as Cerbos (Go) uses every core by itself.
       plans.push(verdictPlan('verdict-w2', 'bench-w2', '127.0.0.1:0', 2))
+      // The same sidecar on grpc-js (Node's http2): what Verdict's own HTTP/2 server is worth.
+      plans.push(verdictPlan('verdict-grpcjs', 'bench-grpcjs', '127.0.0.1:0', 1, 'grpc-js'))
       plans.push(verdictPlan('verdict-unix', 'bench-unix', `unix://${join(dir, 'verdict.sock')}`))
       // The floor for the unix row, worth its time only when that row exists.
       plans.push({

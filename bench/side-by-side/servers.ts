@@ -190,6 +190,8 @@ export interface VerdictServerOptions {
   nodeArgs?: string[]
   /** `--workers`: above 1, CPU is that of the primary and all its workers. */
   workers?: number
+  /** `--grpc-transport`: `verdict` (default) or `grpc-js`. */
+  transport?: 'verdict' | 'grpc-js'
 }
 
 /**
@@ -220,6 +222,7 @@ export async function startVerdict(o: VerdictServerOptions): Promise<ServerProce
     ...(o.nats ? ['--nats', o.nats] : []),
     ...(o.auditSpool ? ['--audit-spool', o.auditSpool] : []),
     ...(o.workers !== undefined && o.workers > 1 ? ['--workers', String(o.workers)] : []),
+    ...(o.transport !== undefined ? ['--grpc-transport', o.transport] : []),
   ]
   const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
   const log = capture(child)

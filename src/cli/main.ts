@@ -42,6 +42,7 @@ Options (each also as VERDICT_<NAME> env var or a key in the config file; flags 
   --issuer <iss>            expected iss claim
   --audience <aud>          expected aud (comma-separated for several)
   --grpc <address>          host:port or unix:///path.sock (default 127.0.0.1:50051)
+  --grpc-transport <impl>   verdict (own HTTP/2 server, default) | grpc-js (Node's http2)
   --service <name>          name of the protected API, used in audit subjects
   --nats <url>              NATS server for audit events (default: audit to the log)
   --log-level <level>       debug | info | warn | error

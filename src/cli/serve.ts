@@ -164,6 +164,7 @@ export async function startSidecar(config: ServeConfig, logger: Logger = createL
   try {
     server = await startGrpcServer({
       address: config.grpc,
+      transport: config.grpcTransport,
       authorizer,
       health,
       logger,

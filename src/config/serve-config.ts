@@ -11,11 +11,12 @@ import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import type { AuditOptions } from '../audit/index.js'
-import type { ExtAuthzOptions, LogLevel } from '../server/index.js'
+import type { ExtAuthzOptions, GrpcTransport, LogLevel } from '../server/index.js'
 import {
   DEFAULT_HTTP_ADDRESS,
   defaultExtAuthzOptions,
   defaultLimitsOptions,
+  GRPC_TRANSPORTS,
   isLogLevel,
   parseHostPort,
   validateExtAuthzOptions,
@@ -41,6 +42,11 @@ export interface ServeConfig {
   entrypoint?: string
   /** gRPC listen address. Example: `127.0.0.1:50051`. */
   grpc: string
+  /**
+   * gRPC server implementation: `verdict` (its own HTTP/2 server, the default) or `grpc-js`
+   * (@grpc/grpc-js on Node's http2, the fallback).
+   */
+  grpcTransport: GrpcTransport
   /** Name of the protected API, used in audit subjects. Example: `trades-api`. */
   service: string
   /** NATS server URL for audit; absent → audit events go to the log. Example: `nats://127.0.0.1:4222`. */
@@ -190,6 +196,7 @@ const SETTINGS = {
   bundle: { flag: 'bundle', env: 'VERDICT_BUNDLE', file: 'bundle' },
   entrypoint: { flag: 'entrypoint', env: 'VERDICT_ENTRYPOINT', file: 'entrypoint' },
   grpc: { flag: 'grpc', env: 'VERDICT_GRPC', file: 'grpc' },
+  grpcTransport: { flag: 'grpc-transport', env: 'VERDICT_GRPC_TRANSPORT', file: 'grpc_transport' },
   service: { flag: 'service', env: 'VERDICT_SERVICE', file: 'service' },
   nats: { flag: 'nats', env: 'VERDICT_NATS', file: 'nats' },
   auditSpool: { flag: 'audit-spool', env: 'VERDICT_AUDIT_SPOOL', file: 'audit.spool_dir' },
@@ -365,10 +372,16 @@ export function loadServeConfig(sources: ConfigSources): ServeConfig {
     return validateExtAuthzOptions(out)
   }
 
+  const grpcTransport = str(SETTINGS.grpcTransport, false) ?? 'verdict'
+  if (!(GRPC_TRANSPORTS as readonly string[]).includes(grpcTransport)) {
+    invalid(SETTINGS.grpcTransport.file, `must be one of ${GRPC_TRANSPORTS.join(', ')} (got ${grpcTransport})`)
+  }
+
   const limitDefaults = defaultLimitsOptions()
   const config: ServeConfig = {
     bundle: str(SETTINGS.bundle, true)!,
     grpc: str(SETTINGS.grpc, false) ?? DEFAULT_GRPC_ADDRESS,
+    grpcTransport: grpcTransport as GrpcTransport,
     service: str(SETTINGS.service, false) ?? DEFAULT_SERVICE,
     logLevel,
     token,

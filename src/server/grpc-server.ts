@@ -1,10 +1,14 @@
 /**
  * The gRPC server: `verdict.v1.Authorizer`, `grpc.health.v1.Health` and Envoy's
- * `envoy.service.auth.v3.Authorization` on @grpc/grpc-js. The Authorizer's server side (request
- * in, response out) uses the hand-written codec in `wire.ts`; Health, ext_authz and the client
- * halves of the definitions use protobuf-es `toBinary`/`fromBinary`.
- * Undecodable requests get INVALID_ARGUMENT; oversized ones get RESOURCE_EXHAUSTED from grpc-js
- * before any handler runs.
+ * `envoy.service.auth.v3.Authorization`, on one of two transports:
+ * - `verdict` (the default): Verdict's own HTTP/2 server (`h2/`), which answers a unary call in
+ *   one write and handles every call that arrived in a turn of the event loop together;
+ * - `grpc-js`: @grpc/grpc-js on Node's http2, kept as the reference and a fallback.
+ * Both serve the same methods with the same codecs and statuses, and the test suite runs against
+ * both. The Authorizer's server side (request in, response out) uses the hand-written codec in
+ * `wire.ts`; Health, ext_authz and the client halves of the definitions use protobuf-es
+ * `toBinary`/`fromBinary`. Undecodable requests get INVALID_ARGUMENT; oversized ones get
+ * RESOURCE_EXHAUSTED before any handler runs.
  *
  * @module
  */
@@ -38,6 +42,8 @@ import {
   CheckResponseSchema,
 } from '../gen/verdict/v1/authorizer_pb.js'
 import type { Authorizer } from './authorizer.js'
+import { listenGrpc } from './h2/server.js'
+import type { Method, RpcStatus, ServerStreamCall } from './h2/server.js'
 import { createExtAuthzHandler, defaultExtAuthzOptions, EXT_AUTHZ_SERVICE } from './ext-authz.js'
 import type { ExtAuthzOptions } from './ext-authz.js'
 import { HealthState, ServingStatus } from './health.js'
@@ -157,10 +163,16 @@ export const extAuthzServiceDefinition: ServiceDefinition = {
   Check: method(`/${EXT_AUTHZ_SERVICE}/Check`, ExtAuthzCheckRequestSchema, ExtAuthzCheckResponseSchema),
 }
 
+/** The gRPC server implementations {@link startGrpcServer} can run. */
+export const GRPC_TRANSPORTS = ['verdict', 'grpc-js'] as const
+export type GrpcTransport = (typeof GRPC_TRANSPORTS)[number]
+
 /** What {@link startGrpcServer} needs. */
 export interface GrpcServerOptions {
   /** `host:port`; port 0 picks a free one. Example: `127.0.0.1:50051`. */
   address: string
+  /** Which server implementation; default `verdict`. */
+  transport?: GrpcTransport
   authorizer: Authorizer
   health: HealthState
   logger: Logger
@@ -302,7 +314,155 @@ function streamTables(server: Server, logger: Logger): void {
  * const server = await startGrpcServer({ address: '127.0.0.1:0', authorizer, health, logger, maxMessageBytes })
  * server.address // '127.0.0.1:41234'
  */
-export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServerHandle> {
+export function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServerHandle> {
+  return (options.transport ?? 'verdict') === 'grpc-js' ? startGrpcJs(options) : startVerdict(options)
+}
+
+const INVALID_REQUEST: RpcStatus = { code: Status.INVALID_ARGUMENT, details: 'request is not a valid protobuf message' }
+
+/**
+ * A unary method on Verdict's transport: request bytes decoded, handled, the answer encoded; the
+ * same logging, error counting and status mapping as {@link unary} on grpc-js.
+ */
+function bytesMethod<Req, Res>(
+  name: string,
+  decode: (bytes: Buffer) => Req,
+  handler: (req: Req) => Res | Promise<Res>,
+  encode: (res: Res) => Uint8Array,
+  logger: Logger,
+  errors: Float64Array = new Float64Array(Status.UNAUTHENTICATED + 1),
+): Method {
+  const debug = logger.isEnabled?.('debug') ?? true
+  const failed = (err: unknown, peer: string, started: number): RpcStatus => {
+    const status = toServiceError(err, logger, name)
+    const code = status.code ?? Status.UNKNOWN
+    errors[code]!++
+    if (debug) access(name, peer, started, Status[code] ?? 'UNKNOWN')
+    return { code, details: status.details ?? '' }
+  }
+  const access = (method: string, peer: string, started: number, code: string): void => {
+    logger.debug('rpc', { method, code, duration_ms: Math.round((performance.now() - started) * 1000) / 1000, peer })
+  }
+  return {
+    kind: 'unary',
+    handle(bytes, call) {
+      let req: Req
+      try {
+        req = decode(bytes)
+      } catch (err) {
+        logger.warn('undecodable request', { method: name, error: err instanceof Error ? err.message : String(err) })
+        errors[Status.INVALID_ARGUMENT]!++
+        throw INVALID_REQUEST
+      }
+      const started = debug ? performance.now() : 0
+      let out: Res | Promise<Res>
+      try {
+        out = handler(req)
+      } catch (err) {
+        throw failed(err, call.peer, started)
+      }
+      if (out instanceof Promise) {
+        return out.then(
+          (res) => {
+            if (debug) access(name, call.peer, started, 'OK')
+            return encode(res)
+          },
+          (err: unknown) => {
+            throw failed(err, call.peer, started)
+          },
+        )
+      }
+      if (debug) access(name, call.peer, started, 'OK')
+      return encode(out)
+    },
+  }
+}
+
+/** The gRPC server on Verdict's own HTTP/2 transport (`h2/`). */
+async function startVerdict(options: GrpcServerOptions): Promise<GrpcServerHandle> {
+  const { authorizer, health, logger } = options
+  const methods = new Map<string, Method>()
+  const errorsOf = (m: 'Check' | 'BatchCheck' | 'ExtAuthzCheck'): Float64Array | undefined => options.metrics?.rpcErrors(m)
+  methods.set(
+    `/${AUTHORIZER_SERVICE}/Check`,
+    bytesMethod('Check', decodeCheckRequest, (req: WireCheckRequest) => authorizer.check(req), encodeCheckResponse, logger, errorsOf('Check')),
+  )
+  methods.set(
+    `/${AUTHORIZER_SERVICE}/BatchCheck`,
+    bytesMethod('BatchCheck', decodeBatchCheckRequest, (req: WireBatchCheckRequest) => authorizer.batchCheck(req), encodeBatchCheckResponse, logger, errorsOf('BatchCheck')),
+  )
+  const extAuthz = options.extAuthz ?? defaultExtAuthzOptions()
+  if (extAuthz.enabled) {
+    const handler = createExtAuthzHandler(authorizer, extAuthz)
+    methods.set(
+      `/${EXT_AUTHZ_SERVICE}/Check`,
+      bytesMethod(
+        'ExtAuthzCheck',
+        (b) => fromBinary(ExtAuthzCheckRequestSchema, b),
+        (req: ExtAuthzCheckRequest) => handler(req),
+        (res) => toBinary(ExtAuthzCheckResponseSchema, res),
+        logger,
+        errorsOf('ExtAuthzCheck'),
+      ),
+    )
+  }
+  const decodeHealth = (bytes: Buffer): HealthCheckRequest => {
+    try {
+      return fromBinary(HealthCheckRequestSchema, bytes)
+    } catch {
+      throw INVALID_REQUEST
+    }
+  }
+  const healthAnswer = (status: ServingStatus): Uint8Array => toBinary(HealthCheckResponseSchema, create(HealthCheckResponseSchema, { status }))
+  methods.set(`/${HEALTH_SERVICE}/Check`, {
+    kind: 'unary',
+    handle(bytes) {
+      const status = health.get(decodeHealth(bytes).service)
+      if (status === undefined) throw { code: Status.NOT_FOUND, details: 'unknown service' } satisfies RpcStatus
+      return healthAnswer(status)
+    },
+  })
+  // Open Watch streams, ended on stop so a graceful shutdown does not wait for them.
+  const watches = new Map<ServerStreamCall, () => void>()
+  methods.set(`/${HEALTH_SERVICE}/Watch`, {
+    kind: 'server-stream',
+    open(bytes, call) {
+      const service = decodeHealth(bytes).service
+      call.write(healthAnswer(health.get(service) ?? ServingStatus.SERVICE_UNKNOWN))
+      const stopWatching = health.watch((s, status) => {
+        if (s === service) call.write(healthAnswer(status))
+      })
+      const unwatch = (): void => {
+        stopWatching()
+        watches.delete(call)
+      }
+      watches.set(call, unwatch)
+      call.onCancel(unwatch)
+    },
+  })
+
+  const listener = await listenGrpc({
+    address: options.address,
+    methods,
+    maxMessageBytes: options.maxMessageBytes,
+    onConnectionError: (message, fields) => logger.warn(message, fields),
+    onHandlerError: (path, error) => logger.error('call handling failed', { method: path, error }),
+  })
+  return {
+    address: listener.address,
+    port: listener.port,
+    stop: (graceMs = 5000) => {
+      for (const [call, unwatch] of [...watches]) {
+        unwatch()
+        call.end()
+      }
+      return listener.stop(graceMs)
+    },
+  }
+}
+
+/** The gRPC server on @grpc/grpc-js. */
+async function startGrpcJs(options: GrpcServerOptions): Promise<GrpcServerHandle> {
   const { authorizer, health, logger } = options
   const server = new Server({
     'grpc.max_receive_message_length': options.maxMessageBytes,

@@ -37,12 +37,13 @@ export {
   AUTHORIZER_SERVICE,
   authorizerServiceDefinition,
   extAuthzServiceDefinition,
+  GRPC_TRANSPORTS,
   HEALTH_SERVICE,
   healthServiceDefinition,
   startGrpcServer,
   UndecodableRequest,
 } from './grpc-server.js'
-export type { GrpcServerHandle, GrpcServerOptions } from './grpc-server.js'
+export type { GrpcServerHandle, GrpcServerOptions, GrpcTransport } from './grpc-server.js'
 export { HealthState, ServingStatus } from './health.js'
 export { DEFAULT_HTTP_ADDRESS, parseHostPort, startHttpServer } from './http-server.js'
 export type { HttpServerHandle, HttpServerOptions, Readiness } from './http-server.js'

@@ -18,6 +18,7 @@ describe('loadServeConfig', () => {
     const config = loadServeConfig({ flags: required, env: {} })
     expect(config.bundle).toBe('b.tar.gz')
     expect(config.grpc).toBe('127.0.0.1:50051')
+    expect(config.grpcTransport).toBe('verdict')
     expect(config.logLevel).toBe('info')
     expect(config.token.issuers[0]).toMatchObject({ issuer: 'https://iss', jwks: { file: 'jwks.json' }, audiences: ['api'] })
     expect(config.nats).toBeUndefined()
@@ -31,6 +32,7 @@ describe('loadServeConfig', () => {
         'bundle: from-file.tar.gz',
         'grpc: 0.0.0.0:7000',
         'service: trades-api',
+        'grpc_transport: grpc-js',
         'shutdown_grace: 1m30s',
         'token:',
         '  jwks: https://idp/jwks.json',
@@ -48,6 +50,7 @@ describe('loadServeConfig', () => {
     expect(config.bundle).toBe('from-file.tar.gz')
     expect(config.grpc).toBe('127.0.0.1:9000')
     expect(config.service).toBe('trades-api')
+    expect(config.grpcTransport).toBe('grpc-js')
     expect(config.shutdownGraceMs).toBe(90_000)
     expect(config.limits.maxBatchItems).toBe(5)
     expect(config.token.clockSkewMs).toBe(10_000)
@@ -62,6 +65,7 @@ describe('loadServeConfig', () => {
     const bad = (flags: Record<string, string>) => () => loadServeConfig({ flags: { ...required, ...flags }, env: {} })
     expect(bad({ 'log-level': 'loud' })).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID', message: expect.stringContaining('log_level') }))
     expect(bad({ grpc: 'nope' })).toThrow(/grpc/)
+    expect(bad({ 'grpc-transport': 'nghttp2' })).toThrow(/grpc_transport: must be one of verdict, grpc-js/)
     expect(bad({ 'max-batch-items': '-1' })).toThrow(/--max-batch-items/)
     expect(bad({ 'shutdown-grace': 'soon' })).toThrow(/--shutdown-grace/)
     expect(() => loadServeConfig({ flags: { jwks: 'j', issuer: 'i', audience: 'a' }, env: {} })).toThrow(/bundle: is required/)

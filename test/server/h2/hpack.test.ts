@@ -10,7 +10,7 @@ import {
   HpackError,
   huffmanCode,
   huffmanDecode,
-} from '../../bench/side-by-side/hpack.js'
+} from '../../../src/server/h2/hpack.js'
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex')
 

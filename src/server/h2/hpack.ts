@@ -1,10 +1,10 @@
 /**
- * HPACK (RFC 7541), the header compression of HTTP/2, for the benchmark's gRPC client
- * (h2-client.ts). The decoder is complete: static and dynamic table, dynamic table size updates
- * and eviction, Huffman-coded strings; servers (nghttp2 in Node, Go's hpack in Cerbos) use all
- * of it. The encoder side only writes what a client needs to send a fixed request: indexed
- * static entries and literals without indexing, so the server's decoder table never changes and
- * a header block can be encoded once and sent on every call.
+ * HPACK (RFC 7541), the header compression of HTTP/2, for Verdict's gRPC server (`h2/`) and the
+ * benchmark's gRPC client. The decoder is complete: static and dynamic table, dynamic table size
+ * updates and eviction, Huffman-coded strings; peers (grpc-js and nghttp2 in Node, Go's hpack,
+ * Envoy) use all of it. The encoder only writes indexed static entries and literals without
+ * indexing, so the peer's decoder table never changes and a header block can be encoded once and
+ * sent on every stream: enough for fixed requests and for gRPC's response headers and trailers.
  *
  * Header names and values are handled as Latin-1 strings: one character per octet, so table
  * entry sizes are exact and any value survives decoding; values that carry UTF-8 (gRPC's
