@@ -382,7 +382,13 @@ function bytesMethod<Req, Res>(
 async function startVerdict(options: GrpcServerOptions): Promise<GrpcServerHandle> {
   const { authorizer, health, logger } = options
   const methods = new Map<string, Method>()
-  const errorsOf = (m: 'Check' | 'BatchCheck' | 'ExtAuthzCheck'): Float64Array | undefined => options.metrics?.rpcErrors(m)
+  // Each method's RPC-error row, also counting what the transport refuses before the handler.
+  const errorRows = new Map<string, Float64Array>()
+  const errorsOf = (m: 'Check' | 'BatchCheck' | 'ExtAuthzCheck'): Float64Array | undefined => {
+    const row = options.metrics?.rpcErrors(m)
+    if (row !== undefined) errorRows.set(m === 'ExtAuthzCheck' ? `/${EXT_AUTHZ_SERVICE}/Check` : `/${AUTHORIZER_SERVICE}/${m}`, row)
+    return row
+  }
   methods.set(
     `/${AUTHORIZER_SERVICE}/Check`,
     bytesMethod('Check', decodeCheckRequest, (req: WireCheckRequest) => authorizer.check(req), encodeCheckResponse, logger, errorsOf('Check')),
@@ -447,6 +453,10 @@ async function startVerdict(options: GrpcServerOptions): Promise<GrpcServerHandl
     maxMessageBytes: options.maxMessageBytes,
     onConnectionError: (message, fields) => logger.warn(message, fields),
     onHandlerError: (path, error) => logger.error('call handling failed', { method: path, error }),
+    onRejected: (path, code) => {
+      const row = errorRows.get(path)
+      if (row !== undefined) row[code]!++
+    },
   })
   return {
     address: listener.address,

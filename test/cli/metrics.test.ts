@@ -44,10 +44,10 @@ async function scrape(): Promise<Map<string, Family>> {
   return parseExposition(await res.text())
 }
 
-function undecodable(address: string): Promise<unknown> {
+function undecodable(address: string, bytes = Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f])): Promise<unknown> {
   const c = new Client(address, credentials.createInsecure())
   return new Promise((resolve) => {
-    c.makeUnaryRequest('/verdict.v1.Authorizer/Check', (b: Buffer) => b, (b: Buffer) => b, Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]), new Metadata(), {}, (err) => {
+    c.makeUnaryRequest('/verdict.v1.Authorizer/Check', (b: Buffer) => b, (b: Buffer) => b, bytes, new Metadata(), {}, (err) => {
       c.close()
       resolve(err)
     })
@@ -107,6 +107,8 @@ describe('serve --http', () => {
       client.close()
     }
     expect(await undecodable(sidecar.address)).toMatchObject({ code: 3 })
+    // Refused by the transport before any handler: counted all the same.
+    expect(await undecodable(sidecar.address, Buffer.alloc(config.limits.maxMessageBytes + 1))).toMatchObject({ code: 8 })
 
     // The callers saw allows, policy denies, token errors and NO_POLICY; the scrape says the same.
     expect(received.get('OK')).toBe(5)
@@ -123,6 +125,7 @@ describe('serve --http', () => {
     expect(sampleValue(f, 'verdict_decision_duration_seconds_count')).toBe(total)
     expect(sampleValue(f, 'verdict_decision_duration_seconds_sum')).toBeGreaterThan(0)
     expect(sampleValue(f, 'verdict_rpc_errors_total', { method: 'Check', code: 'INVALID_ARGUMENT' })).toBe(1)
+    expect(sampleValue(f, 'verdict_rpc_errors_total', { method: 'Check', code: 'RESOURCE_EXHAUSTED' })).toBe(1)
     // The good token: verified once (a miss), then answered from the cache 8 times; the
     // expired and malformed tokens are misses too. The empty token never reaches the verifier.
     expect(sampleValue(f, 'verdict_token_cache_misses_total')).toBe(3)

@@ -118,6 +118,11 @@ export interface ConnectionOptions {
   onConnectionError(message: string, fields: Record<string, unknown>): void
   /** Reports a handler defect (an error that is not an {@link RpcStatus}); never throws. */
   onHandlerError(path: string, error: unknown): void
+  /**
+   * Reports a call of a known method that the transport answered with an error status before or
+   * instead of its handler (message too large, bad framing, deadline); for metrics.
+   */
+  onRejected?(path: string, code: number): void
 }
 
 // The windows Verdict grants: per stream enough for typical messages in one go, per connection
@@ -548,7 +553,7 @@ export class Connection {
       stream.bytes += e - s
       // One length prefix and one message: anything more is answered as too large right away.
       if (stream.bytes > this.#options.maxMessageBytes + 5) {
-        this.sendStatus(stream, GrpcStatus.RESOURCE_EXHAUSTED, `request message larger than max (${this.#options.maxMessageBytes} bytes)`)
+        this.#reject(stream, GrpcStatus.RESOURCE_EXHAUSTED, `request message larger than max (${this.#options.maxMessageBytes} bytes)`)
         return
       }
       stream.parts.push(buf.subarray(s, e))
@@ -701,15 +706,15 @@ export class Connection {
     this.#streams.set(id, stream)
     stream.remoteClosed = endStream
     if (listBytes > this.#options.maxHeaderListBytes) {
-      this.sendStatus(stream, GrpcStatus.RESOURCE_EXHAUSTED, `request headers larger than max (${this.#options.maxHeaderListBytes} bytes)`)
+      this.#reject(stream, GrpcStatus.RESOURCE_EXHAUSTED, `request headers larger than max (${this.#options.maxHeaderListBytes} bytes)`)
     } else if (method !== 'POST') {
       this.#httpError(stream, 405)
     } else if (!contentType.startsWith('application/grpc')) {
       this.#httpError(stream, 415)
     } else if (m === undefined) {
-      this.sendStatus(stream, GrpcStatus.UNIMPLEMENTED, `unknown method ${path}`)
+      this.#reject(stream, GrpcStatus.UNIMPLEMENTED, `unknown method ${path}`)
     } else if (encoding !== '' && encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'deflate') {
-      this.sendStatus(stream, GrpcStatus.UNIMPLEMENTED, `unsupported grpc-encoding ${encoding}`)
+      this.#reject(stream, GrpcStatus.UNIMPLEMENTED, `unsupported grpc-encoding ${encoding}`)
     } else if (endStream) {
       this.#requestComplete(stream)
     }
@@ -813,19 +818,19 @@ export class Connection {
     const body = parts.length === 1 ? parts[0]! : parts.length === 0 ? EMPTY : Buffer.concat(parts)
     stream.parts = []
     if (body.length < 5) {
-      this.sendStatus(stream, GrpcStatus.INTERNAL, body.length === 0 ? 'no request message' : 'incomplete request message')
+      this.#reject(stream, GrpcStatus.INTERNAL, body.length === 0 ? 'no request message' : 'incomplete request message')
       return
     }
     const flag = body[0]!
     const length = body.readUInt32BE(1)
     if (body.length !== 5 + length) {
-      this.sendStatus(stream, GrpcStatus.INTERNAL, body.length < 5 + length ? 'incomplete request message' : 'more than one request message on a unary call')
+      this.#reject(stream, GrpcStatus.INTERNAL, body.length < 5 + length ? 'incomplete request message' : 'more than one request message on a unary call')
       return
     }
     let message = body.subarray(5)
     if (flag === 1) {
       if (stream.encoding === '' || stream.encoding === 'identity') {
-        this.sendStatus(stream, GrpcStatus.INTERNAL, 'compressed message without grpc-encoding')
+        this.#reject(stream, GrpcStatus.INTERNAL, 'compressed message without grpc-encoding')
         return
       }
       try {
@@ -833,7 +838,7 @@ export class Connection {
         message = stream.encoding === 'gzip' ? gunzipSync(message, opts) : inflateSync(message, opts)
       } catch (err) {
         const tooLarge = (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE'
-        this.sendStatus(
+        this.#reject(
           stream,
           tooLarge ? GrpcStatus.RESOURCE_EXHAUSTED : GrpcStatus.INTERNAL,
           tooLarge ? `request message larger than max (${this.#options.maxMessageBytes} bytes)` : `could not decompress the request (${stream.encoding})`,
@@ -841,11 +846,11 @@ export class Connection {
         return
       }
     } else if (flag !== 0) {
-      this.sendStatus(stream, GrpcStatus.INTERNAL, 'invalid message compression flag')
+      this.#reject(stream, GrpcStatus.INTERNAL, 'invalid message compression flag')
       return
     }
     if (message.length > this.#options.maxMessageBytes) {
-      this.sendStatus(stream, GrpcStatus.RESOURCE_EXHAUSTED, `request message larger than max (${this.#options.maxMessageBytes} bytes)`)
+      this.#reject(stream, GrpcStatus.RESOURCE_EXHAUSTED, `request message larger than max (${this.#options.maxMessageBytes} bytes)`)
       return
     }
     stream.parts.push(message)
@@ -868,7 +873,7 @@ export class Connection {
       const out = m.handle(request, stream)
       if (out instanceof Promise) {
         if (stream.timeoutMs > 0) {
-          stream.timer = setTimeout(() => this.sendStatus(stream, GrpcStatus.DEADLINE_EXCEEDED, 'deadline exceeded'), stream.timeoutMs)
+          stream.timer = setTimeout(() => this.#reject(stream, GrpcStatus.DEADLINE_EXCEEDED, 'deadline exceeded'), stream.timeoutMs)
         }
         out.then(
           (res) => this.#answer(stream, res),
@@ -937,6 +942,13 @@ export class Connection {
     stream.answered = true
     if (!stream.headersSent) this.#writeHeaders(stream)
     this.#queueTrailers(stream, TRAILERS_OK)
+  }
+
+  /** The transport itself refuses or ends a call (limits, framing, deadline): reported, then answered. */
+  #reject(stream: H2Stream, code: number, details: string): void {
+    if (stream.answered || stream.closed) return
+    if (stream.method !== undefined) this.#options.onRejected?.(stream.path, code)
+    this.sendStatus(stream, code, details)
   }
 
   /** Ends a call with a status: as trailers after what was sent, or Trailers-Only. */

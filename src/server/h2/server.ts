@@ -32,6 +32,8 @@ export interface GrpcListenOptions {
   onConnectionError(message: string, fields: Record<string, unknown>): void
   /** Handler defects: errors that are not a gRPC status. */
   onHandlerError(path: string, error: unknown): void
+  /** Calls of known methods the transport answered with an error status itself (see `ConnectionOptions`). */
+  onRejected?(path: string, code: number): void
 }
 
 /** A listening server. */
@@ -76,6 +78,7 @@ export async function listenGrpc(options: GrpcListenOptions): Promise<GrpcListen
     maxHeaderListBytes: options.maxHeaderListBytes ?? DEFAULT_MAX_HEADER_LIST_BYTES,
     onConnectionError: options.onConnectionError,
     onHandlerError: options.onHandlerError,
+    ...(options.onRejected === undefined ? {} : { onRejected: options.onRejected }),
   }
   const connections = new Set<Connection>()
   let allClosed: (() => void) | undefined
