@@ -114,6 +114,12 @@ export interface ConnectionOptions {
   maxConcurrentStreams: number
   /** Largest request header list (RFC 9113 §6.5.2 accounting). */
   maxHeaderListBytes: number
+  /**
+   * Most bytes of unfinished requests a connection holds over all its streams; past it the
+   * stream that brought more is answered RESOURCE_EXHAUSTED. Default: 64 MiB, and at least four
+   * messages of the largest size.
+   */
+  maxBufferedBytes?: number
   /** Reports a connection that failed or was closed for misbehaving; never throws. */
   onConnectionError(message: string, fields: Record<string, unknown>): void
   /** Reports a handler defect (an error that is not an {@link RpcStatus}); never throws. */
@@ -131,6 +137,8 @@ const STREAM_WINDOW = 1 << 20
 const CONNECTION_WINDOW = 1 << 24
 // Largest header block accepted before decoding (compressed, across CONTINUATION frames).
 const MAX_HEADER_BLOCK_BYTES = 64 * 1024
+// Bytes of unfinished requests a connection may hold over all its streams, by default.
+const DEFAULT_BUFFERED_BYTES = 64 << 20
 // Output the socket may hold before the connection stops reading from its peer.
 const OUTPUT_HIGH_WATER = 1 << 20
 // More than this many streams reset by the peer before they were answered, within one second,
@@ -334,6 +342,9 @@ export class Connection {
   #peerInitialWindow = DEFAULT_WINDOW
   #peerMaxFrame = MIN_MAX_FRAME_SIZE
   #blocked: H2Stream[] = []
+  // Bytes of requests not yet complete, over all streams, and their bound.
+  #buffered = 0
+  readonly #maxBuffered: number
   // Output: frames appended here and written once per turn.
   #out: Buffer = EMPTY
   #outLen = 0
@@ -353,6 +364,7 @@ export class Connection {
     this.#socket = socket
     this.#options = options
     this.#onClose = onClose
+    this.#maxBuffered = options.maxBufferedBytes ?? Math.max(DEFAULT_BUFFERED_BYTES, 4 * (options.maxMessageBytes + 5))
     socket.setNoDelay(true)
     socket.on('data', (chunk: Buffer) => this.#onData(chunk))
     socket.on('error', (err) => {
@@ -551,9 +563,16 @@ export class Connection {
     stream.recvWindow -= length
     if (!stream.answered && e > s) {
       stream.bytes += e - s
+      this.#buffered += e - s
       // One length prefix and one message: anything more is answered as too large right away.
       if (stream.bytes > this.#options.maxMessageBytes + 5) {
         this.#reject(stream, GrpcStatus.RESOURCE_EXHAUSTED, `request message larger than max (${this.#options.maxMessageBytes} bytes)`)
+        return
+      }
+      // Partial requests of all streams together are bounded too: many streams each holding
+      // most of a large message would otherwise hold streams × max message bytes.
+      if (this.#buffered > this.#maxBuffered) {
+        this.#reject(stream, GrpcStatus.RESOURCE_EXHAUSTED, `more than ${this.#maxBuffered} bytes of unfinished requests on this connection`)
         return
       }
       stream.parts.push(buf.subarray(s, e))
@@ -816,7 +835,7 @@ export class Connection {
     if (stream.answered || stream.method === undefined) return
     const parts = stream.parts
     const body = parts.length === 1 ? parts[0]! : parts.length === 0 ? EMPTY : Buffer.concat(parts)
-    stream.parts = []
+    this.#release(stream)
     if (body.length < 5) {
       this.#reject(stream, GrpcStatus.INTERNAL, body.length === 0 ? 'no request message' : 'incomplete request message')
       return
@@ -955,7 +974,7 @@ export class Connection {
   sendStatus(stream: H2Stream, code: number, details: string): void {
     if (stream.answered || stream.closed) return
     stream.answered = true
-    stream.parts = []
+    this.#release(stream)
     const block = statusBlock(code, details)
     if (stream.headersSent) {
       this.#queueTrailers(stream, block.trailers)
@@ -1054,6 +1073,13 @@ export class Connection {
     }
   }
 
+  /** A stream's request bytes no longer count as unfinished (completed, answered or gone). */
+  #release(stream: H2Stream): void {
+    this.#buffered -= stream.bytes
+    stream.bytes = 0
+    stream.parts = []
+  }
+
   /** The stream's answer is complete: it leaves the table; a client still sending is told to stop. */
   #finish(stream: H2Stream): void {
     if (stream.closed) return
@@ -1077,7 +1103,7 @@ export class Connection {
     stream.answered = true
     stream.pending = null
     stream.pendingTrailers = null
-    stream.parts = []
+    this.#release(stream)
     if (stream.timer !== undefined) clearTimeout(stream.timer)
     this.#streams.delete(stream.id)
     const listeners = stream.cancelListeners

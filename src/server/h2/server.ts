@@ -28,6 +28,8 @@ export interface GrpcListenOptions {
   maxMessageBytes: number
   maxConcurrentStreams?: number
   maxHeaderListBytes?: number
+  /** See `ConnectionOptions.maxBufferedBytes`. */
+  maxBufferedBytes?: number
   /** Connection problems (misbehaving peers), at warn level. */
   onConnectionError(message: string, fields: Record<string, unknown>): void
   /** Handler defects: errors that are not a gRPC status. */
@@ -79,6 +81,7 @@ export async function listenGrpc(options: GrpcListenOptions): Promise<GrpcListen
     onConnectionError: options.onConnectionError,
     onHandlerError: options.onHandlerError,
     ...(options.onRejected === undefined ? {} : { onRejected: options.onRejected }),
+    ...(options.maxBufferedBytes === undefined ? {} : { maxBufferedBytes: options.maxBufferedBytes }),
   }
   const connections = new Set<Connection>()
   let allClosed: (() => void) | undefined

@@ -578,6 +578,43 @@ describe('h2 transport against hand-made frames', () => {
     raw.close()
   })
 
+  it('bounds the unfinished request bytes a connection holds over all its streams', async () => {
+    const own = await listenGrpc({
+      address: '127.0.0.1:0',
+      methods,
+      maxMessageBytes: 10_000,
+      maxBufferedBytes: 25_000,
+      onConnectionError: () => {},
+      onHandlerError: () => {},
+    })
+    try {
+      const socket = netConnect(own.port, '127.0.0.1')
+      await new Promise((resolve) => socket.once('connect', resolve))
+      const raw = new Raw(socket)
+      raw.send(PREFACE, frame(T.SETTINGS, 0, 0))
+      // Three streams each send 9 000 bytes of a 9 995-byte message and stop: the third crosses 25 000.
+      const head = Buffer.alloc(5)
+      head.writeUInt32BE(9_995, 1)
+      for (const id of [1, 3, 5]) {
+        raw.send(frame(T.HEADERS, END_HEADERS, id, requestHeaders('/test.Echo/Echo')), frame(T.DATA, 0, id, Buffer.concat([head, Buffer.alloc(8_995)])))
+      }
+      expect((await raw.status(5))['grpc-status']).toBe(String(Status.RESOURCE_EXHAUSTED))
+      // Finishing the first two still works: what the refused stream held was released.
+      raw.send(frame(T.DATA, END_STREAM, 1, Buffer.alloc(1_000)), frame(T.DATA, END_STREAM, 3, Buffer.alloc(1_000)))
+      await raw.next((f) => f.id === 3 && f.type === T.HEADERS && (f.flags & END_STREAM) !== 0)
+      await raw.next((f) => f.id === 1 && f.type === T.HEADERS && (f.flags & END_STREAM) !== 0)
+      const ended = raw.frames.filter((f) => f.type === T.HEADERS && (f.flags & END_STREAM) !== 0)
+      const statuses = new Map<number, string>()
+      for (const f of raw.frames) if (f.type === T.HEADERS) statuses.set(f.id, raw.headersOf(f)['grpc-status'] ?? '')
+      expect(ended.length).toBe(3)
+      expect(statuses.get(1)).toBe('0')
+      expect(statuses.get(3)).toBe('0')
+      raw.close()
+    } finally {
+      await own.stop(100)
+    }
+  })
+
   it('survives random bytes after a valid preface on many connections', async () => {
     for (let i = 0; i < 200; i++) {
       const raw = await Raw.open()
