@@ -50,6 +50,7 @@ export { createLogger, isLogLevel, LogLevel } from './logger.js'
 export type { Logger, LoggerOptions } from './logger.js'
 export {
   addSnapshot,
+  AUTHZEN_ERROR_STATUSES,
   DECISION_DURATION_BOUNDS_MS,
   emptySnapshot,
   METRICS_CONTENT_TYPE,
@@ -58,7 +59,14 @@ export {
   RPC_METHODS,
   SidecarMetrics,
 } from './metrics.js'
-export type { MetricsSnapshot, RpcMethod, ScrapePart, SnapshotSources, WorkersGauge } from './metrics.js'
+export type {
+  AuthzenErrorStatus,
+  MetricsSnapshot,
+  RpcMethod,
+  ScrapePart,
+  SnapshotSources,
+  WorkersGauge,
+} from './metrics.js'
 export {
   DEFAULT_MAX_BATCH_ITEMS,
   DEFAULT_MAX_MESSAGE_BYTES,
