@@ -403,6 +403,9 @@ class HttpError extends Error {
   }
 }
 
+/** The client went away before its request body was complete: nothing to answer. */
+class ClientGone extends Error {}
+
 const JSON_TYPE = 'application/json'
 
 /** `application/json`, with any parameters (`; charset=utf-8`), in any case. */
@@ -484,7 +487,10 @@ export async function startAuthzenServer(options: AuthzenServerOptions): Promise
       }
       req.on('data', onData)
       req.once('end', () => resolve(Buffer.concat(chunks, size)))
-      req.once('error', reject)
+      req.once('error', () => reject(new ClientGone()))
+      req.once('close', () => {
+        if (!req.complete) reject(new ClientGone())
+      })
     })
 
   const parseBody = async (req: IncomingMessage, res: ServerResponse): Promise<unknown> => {
@@ -558,7 +564,7 @@ export async function startAuthzenServer(options: AuthzenServerOptions): Promise
     { requestTimeout: 30_000, headersTimeout: 10_000, keepAliveTimeout: 65_000 },
     (req, res) => {
       handle(req, res).catch((err: unknown) => {
-        if (res.headersSent) {
+        if (err instanceof ClientGone || res.headersSent) {
           res.destroy()
           return
         }

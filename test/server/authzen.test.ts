@@ -502,6 +502,24 @@ describe('the AuthZEN listener', () => {
     expect(after.body).toMatchObject({ decision: true })
   })
 
+  it('shrugs off a client that leaves in the middle of its body', async () => {
+    const before = errorsCounted(500)
+    await new Promise<void>((resolve, reject) => {
+      const sock = connect(server.port, '127.0.0.1', () => {
+        sock.write('POST /access/v1/evaluation HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 500\r\n\r\n{"subject":')
+        setTimeout(() => {
+          sock.destroy()
+          resolve()
+        }, 50)
+      })
+      sock.on('error', reject)
+    })
+    await new Promise((r) => setTimeout(r, 50))
+    expect(errorsCounted(500)).toBe(before)
+    const after = await evaluation({ subject: subject('u-7', token7), action: { name: 'read' }, resource: trade('t-1', 7) })
+    expect(after.body).toMatchObject({ decision: true })
+  })
+
   it('keeps the connection alive across decisions and request errors', async () => {
     const agent = new Agent({ keepAlive: true, maxSockets: 1 })
     const send = (path: string, body: string) =>
