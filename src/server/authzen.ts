@@ -568,10 +568,16 @@ export async function startAuthzenServer(options: AuthzenServerOptions): Promise
           res.destroy()
           return
         }
-        if (err instanceof HttpError) return sendError(req, res, err)
-        logger.error('authzen handler failed', { path: req.url, error: err })
-        res.setHeader('connection', 'close')
-        sendError(req, res, new HttpError(500, 'internal error'))
+        try {
+          if (err instanceof HttpError) return sendError(req, res, err)
+          logger.error('authzen handler failed', { path: req.url, error: err })
+          res.setHeader('connection', 'close')
+          sendError(req, res, new HttpError(500, 'internal error'))
+        } catch (again) {
+          // Not even an error answer could be written: drop the connection, never the process.
+          logger.error('authzen answer failed', { path: req.url, error: again })
+          res.destroy()
+        }
       })
     },
   )

@@ -502,6 +502,21 @@ describe('the AuthZEN listener', () => {
     expect(after.body).toMatchObject({ decision: true })
   })
 
+  it('answers, and echoes, an X-Request-ID with bytes outside ASCII', async () => {
+    const body = JSON.stringify({ subject: subject('u-7', token7), action: { name: 'read' }, resource: trade('t-1', 7) })
+    const res = await raw(
+      Buffer.concat([
+        Buffer.from('POST /access/v1/evaluation HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\nx-request-id: caf'),
+        Buffer.from([0xe9, 0x09, 0x7e]),
+        Buffer.from(`\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`),
+      ]),
+    )
+    expect(res).toMatch(/^HTTP\/1\.1 200/)
+    // Node reads header bytes as latin1 and writes them back as UTF-8: é arrives, é leaves.
+    expect(res).toMatch(/\r\nx-request-id: caf[^\r]+\t~\r\n/)
+    expect(res).toContain('"decision":true')
+  })
+
   it('shrugs off a client that leaves in the middle of its body', async () => {
     const before = errorsCounted(500)
     await new Promise<void>((resolve, reject) => {
