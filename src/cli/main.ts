@@ -22,7 +22,7 @@ const HELP = {
   main: `Usage: verdict <command> [options]
 
 Commands:
-  serve    run the policy decision point sidecar (gRPC)
+  serve    run the policy decision point sidecar (gRPC, Envoy ext_authz, AuthZEN)
   build    compile a policy directory into an OPA-format bundle
   eval     evaluate a query against a policy directory or bundle
   test     run Rego unit tests (rules named test_*)
@@ -62,6 +62,11 @@ Options (each also as VERDICT_<NAME> env var or a key in the config file; flags 
                             auto: one per CPU); a supervising primary restarts any that dies
   --http <host:port|off>    operations HTTP: /metrics (Prometheus), /healthz, /readyz
                             (default 127.0.0.1:9464; with --workers, served by the primary)
+  --authzen <host:port|off> AuthZEN 1.0 API over HTTP: POST /access/v1/evaluation(s),
+                            GET /.well-known/authzen-configuration (default off; with --workers,
+                            served by every worker on the one port). The end user's access
+                            token goes in subject.properties.access_token; subject.id must be
+                            its subject
 
 Signals: SIGTERM/SIGINT drain calls, flush audit and exit 0; SIGHUP reloads the bundle
 (with --workers, the primary passes each signal on to every worker).

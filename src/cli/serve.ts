@@ -1,7 +1,7 @@
 /**
  * `verdict serve`: the sidecar. Composes config, bundle, engine, token verifier, audit sink, the
- * gRPC server and the operations HTTP listener (metrics, health), and shuts them down in order on
- * SIGTERM/SIGINT.
+ * gRPC server, the AuthZEN HTTP listener (when configured) and the operations HTTP listener
+ * (metrics, health), and shuts them down in order on SIGTERM/SIGINT.
  *
  * @module
  */
@@ -21,10 +21,12 @@ import {
   renderMetrics,
   ServingStatus,
   SidecarMetrics,
+  startAuthzenServer,
   startGrpcServer,
   startHttpServer,
 } from '../server/index.js'
 import type {
+  AuthzenServerHandle,
   DecisionRecord,
   GrpcServerHandle,
   HttpServerHandle,
@@ -39,6 +41,8 @@ export interface Sidecar {
   address: string
   /** Where the operations HTTP listener is bound, or undefined when it is off (or skipped). */
   httpAddress: string | undefined
+  /** Where the AuthZEN listener is bound, or undefined when it is off. */
+  authzenAddress: string | undefined
   /** This process's metrics now: what `/metrics` renders, and what a worker sends its primary. */
   snapshot(): MetricsSnapshot
   /**
@@ -178,6 +182,26 @@ export async function startSidecar(config: ServeConfig, logger: Logger = createL
     throw err
   }
   logger.info('listening', { address: server.address, service: config.service })
+  // AuthZEN is served by every sidecar process; under --workers node:cluster shares the port.
+  let authzen: AuthzenServerHandle | undefined
+  try {
+    if (config.authzen !== undefined) {
+      authzen = await startAuthzenServer({
+        address: config.authzen,
+        authorizer,
+        logger,
+        maxBodyBytes: config.limits.maxMessageBytes,
+        maxBatchItems: config.limits.maxBatchItems,
+        metrics,
+      })
+      logger.info('authzen listening', { address: authzen.address })
+    }
+  } catch (err) {
+    await server.stop(0)
+    verifier.close()
+    await audit.close()
+    throw err
+  }
   let http: HttpServerHandle | undefined
   try {
     http = await listenHttp(config.http, logger, {
@@ -188,7 +212,7 @@ export async function startSidecar(config: ServeConfig, logger: Logger = createL
       },
     })
   } catch (err) {
-    await server.stop(0)
+    await Promise.all([server.stop(0), authzen?.stop(0)])
     verifier.close()
     await audit.close()
     throw err
@@ -221,13 +245,14 @@ export async function startSidecar(config: ServeConfig, logger: Logger = createL
   return {
     address: server.address,
     httpAddress: http?.address,
+    authzenAddress: authzen?.address,
     snapshot,
     reload,
     stop() {
       stopping ??= (async () => {
         health.setAll(ServingStatus.NOT_SERVING)
         // /readyz answers 503 from here on (snapshot sees `stopping`) until the drain is done.
-        await server.stop(config.shutdownGraceMs)
+        await Promise.all([server.stop(config.shutdownGraceMs), authzen?.stop(config.shutdownGraceMs)])
         await http?.stop()
         verifier.close()
         try {

@@ -17,6 +17,9 @@
  * counts with its last known snapshot, and the counters of workers that exited are kept, so the
  * summed counters never go down when a worker is restarted.
  *
+ * The AuthZEN listener (`--authzen`), like the gRPC address, is served by every worker on one
+ * shared socket, never by the primary: its requests are decisions, made where the engines are.
+ *
  * @module
  */
 

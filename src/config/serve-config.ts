@@ -78,6 +78,12 @@ export interface ServeConfig {
    * configured address that cannot be bound stops the start.
    */
   http?: { address: string; isDefault: boolean }
+  /**
+   * AuthZEN 1.0 HTTP listener (`/access/v1/evaluation(s)`, `/.well-known/authzen-configuration`),
+   * `host:port`, served by every sidecar process (each worker under `--workers`); absent when
+   * `off`, the default. Example: `127.0.0.1:9191`.
+   */
+  authzen?: string
 }
 
 /** Most workers `--workers` accepts. */
@@ -222,6 +228,7 @@ const SETTINGS = {
   envoyActions: { flag: 'envoy-actions', env: 'VERDICT_ENVOY_ACTIONS', file: 'envoy.actions' },
   envoyPathPrefix: { flag: 'envoy-path-prefix', env: 'VERDICT_ENVOY_PATH_PREFIX', file: 'envoy.path_prefix' },
   http: { flag: 'http', env: 'VERDICT_HTTP', file: 'http' },
+  authzen: { flag: 'authzen', env: 'VERDICT_AUTHZEN', file: 'authzen' },
 } as const satisfies Record<string, Setting>
 
 /** The flag names `verdict serve` accepts besides `--config`. */
@@ -409,6 +416,11 @@ export function loadServeConfig(sources: ConfigSources): ServeConfig {
   else if (http !== 'off') {
     if (parseHostPort(http) === undefined) invalid(raw(SETTINGS.http).key, `must be host:port or off (got ${http})`)
     config.http = { address: http, isDefault: false }
+  }
+  const authzen = str(SETTINGS.authzen, false)
+  if (authzen !== undefined && authzen !== 'off') {
+    if (parseHostPort(authzen) === undefined) invalid(raw(SETTINGS.authzen).key, `must be host:port or off (got ${authzen})`)
+    config.authzen = authzen
   }
   const entrypoint = str(SETTINGS.entrypoint, false)
   if (entrypoint !== undefined) config.entrypoint = entrypoint.replace(/^\/+|\/+$/g, '')

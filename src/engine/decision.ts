@@ -24,6 +24,7 @@ export const DecisionCode = {
   NO_POLICY: 'NO_POLICY',
   EVALUATION_ERROR: 'EVALUATION_ERROR',
   REQUEST_INVALID: 'REQUEST_INVALID',
+  SUBJECT_MISMATCH: 'SUBJECT_MISMATCH',
 } as const
 
 /** One of the {@link DecisionCode} names. */

@@ -58,6 +58,14 @@ export interface CheckIn {
    * decision is a REQUEST_INVALID deny with this reason, after the token check, and is audited.
    */
   invalid?: string | undefined
+  /**
+   * The request's `subject.id` must be the verified token's subject (its `sub`, or the claim the
+   * issuer's claims mapping names): set by front ends whose callers must name a subject
+   * (AuthZEN), so a request about someone other than the token's holder is a SUBJECT_MISMATCH
+   * deny, decided and audited after the token check. Unset, a request's subject is passed on as
+   * given (the policy sees it beside the verified claims).
+   */
+  subjectMustMatch?: boolean | undefined
 }
 
 /** One item of a `BatchCheck`. */
@@ -240,7 +248,7 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
    * subject), or undefined when the request did not come off the wire.
    */
   function decide(
-    item: BatchItemIn & { invalid?: string | undefined },
+    item: BatchItemIn & Pick<CheckIn, 'invalid' | 'subjectMustMatch'>,
     token: TokenOutcome,
     subjectIn: EntityIn | undefined,
     measured: number | undefined,
@@ -267,6 +275,12 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
       decision = { allow: false, code: token.code, reasons: [token.reason] }
     } else if (item.invalid !== undefined) {
       decision = { allow: false, code: 'REQUEST_INVALID', reasons: [`request_invalid: ${item.invalid}`] }
+    } else if (item.subjectMustMatch === true && (token.subject === undefined || subjectIn?.id !== token.subject)) {
+      decision = {
+        allow: false,
+        code: 'SUBJECT_MISMATCH',
+        reasons: ['subject_mismatch: subject.id is not the subject of the access token'],
+      }
     } else if (item.action === '') {
       decision = { allow: false, code: 'REQUEST_INVALID', reasons: ['request_invalid: action is required'] }
     } else if (

@@ -1,6 +1,7 @@
 /**
- * The gRPC edge: Authorizer, Health and Envoy ext_authz services, request limits, error → status
- * mapping, the JSON-lines logger, and the operations HTTP listener with its metrics.
+ * The sidecar's edge: the gRPC Authorizer, Health and Envoy ext_authz services, the AuthZEN HTTP
+ * API, request limits, error → status mapping, the JSON-lines logger, and the operations HTTP
+ * listener with its metrics.
  *
  * @module
  */
@@ -20,6 +21,31 @@ export type {
   TokenVerifierLike,
   VerifiedTokenLike,
 } from './authorizer.js'
+export {
+  AUTHZEN_EVALUATION_PATH,
+  AUTHZEN_EVALUATIONS_PATH,
+  AUTHZEN_MAX_JSON_DEPTH,
+  AUTHZEN_METADATA_PATH,
+  AUTHZEN_TOKEN_PROPERTY,
+  evaluateAccess,
+  evaluateAccessBatch,
+  EvaluationsSemantic,
+  jsonDepthExceeds,
+  mapEvaluation,
+  mergeEvaluation,
+  parseEvaluation,
+  startAuthzenServer,
+  toAuthzenDecision,
+} from './authzen.js'
+export type {
+  AuthzenAction,
+  AuthzenDecision,
+  AuthzenDecisionContext,
+  AuthzenEntity,
+  AuthzenEvaluation,
+  AuthzenServerHandle,
+  AuthzenServerOptions,
+} from './authzen.js'
 export {
   bearerToken,
   createExtAuthzHandler,
@@ -51,6 +77,7 @@ export { createLogger, isLogLevel, LogLevel } from './logger.js'
 export type { Logger, LoggerOptions } from './logger.js'
 export {
   addSnapshot,
+  AUTHZEN_ERROR_STATUSES,
   DECISION_DURATION_BOUNDS_MS,
   emptySnapshot,
   METRICS_CONTENT_TYPE,
@@ -59,7 +86,14 @@ export {
   RPC_METHODS,
   SidecarMetrics,
 } from './metrics.js'
-export type { MetricsSnapshot, RpcMethod, ScrapePart, SnapshotSources, WorkersGauge } from './metrics.js'
+export type {
+  AuthzenErrorStatus,
+  MetricsSnapshot,
+  RpcMethod,
+  ScrapePart,
+  SnapshotSources,
+  WorkersGauge,
+} from './metrics.js'
 export {
   DEFAULT_MAX_BATCH_ITEMS,
   DEFAULT_MAX_MESSAGE_BYTES,

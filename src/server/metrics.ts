@@ -27,6 +27,15 @@ export const RPC_METHODS = ['Check', 'BatchCheck', 'ExtAuthzCheck'] as const
 /** One of {@link RPC_METHODS}. */
 export type RpcMethod = (typeof RPC_METHODS)[number]
 
+/**
+ * HTTP statuses of AuthZEN requests answered with an error instead of a decision, in the order of
+ * {@link MetricsSnapshot.authzenErrors}: a malformed or invalid request, an unknown path, a wrong
+ * method, a body over the size limit, a defect.
+ */
+export const AUTHZEN_ERROR_STATUSES = [400, 404, 405, 413, 500] as const
+/** One of {@link AUTHZEN_ERROR_STATUSES}. */
+export type AuthzenErrorStatus = (typeof AUTHZEN_ERROR_STATUSES)[number]
+
 const CODE_SLOTS = DECISION_CODE_NAMES.length
 
 /** gRPC status names by number (0 … 16). */
@@ -47,6 +56,8 @@ export interface MetricsSnapshot {
   durationSumMs: number
   /** RPC-level errors by method (order of {@link RPC_METHODS}), then by gRPC status number. */
   rpcErrors: number[][]
+  /** AuthZEN requests answered with an HTTP error, by status (order of {@link AUTHZEN_ERROR_STATUSES}). */
+  authzenErrors: number[]
   tokenCache: { hits: number; misses: number }
   audit: { published: number; spooled: number; dropped: number; replayed: number; queued: number; spoolPending: number; spoolBytes: number }
   policy: { revision: string | null; loadsOk: number; loadsRejected: number }
@@ -78,6 +89,7 @@ export class SidecarMetrics {
   readonly #bounds = Float64Array.from(DECISION_DURATION_BOUNDS_MS)
   #sumMs = 0
   readonly #rpcErrors = RPC_METHODS.map(() => new Float64Array(STATUS_SLOTS))
+  readonly #authzenErrors = new Float64Array(AUTHZEN_ERROR_STATUSES.length)
   #loadsOk = 0
   #loadsRejected = 0
 
@@ -100,6 +112,11 @@ export class SidecarMetrics {
     return this.#rpcErrors[RPC_METHODS.indexOf(method)]!
   }
 
+  /** Counts one AuthZEN request answered with HTTP error `status` instead of a decision. */
+  authzenError(status: AuthzenErrorStatus): void {
+    this.#authzenErrors[AUTHZEN_ERROR_STATUSES.indexOf(status)]!++
+  }
+
   /** Counts one bundle load: activated, or rejected (the last good bundle kept serving). */
   policyLoad(ok: boolean): void {
     if (ok) this.#loadsOk++
@@ -113,6 +130,7 @@ export class SidecarMetrics {
       durationBuckets: Array.from(this.#buckets),
       durationSumMs: this.#sumMs,
       rpcErrors: this.#rpcErrors.map((row) => Array.from(row)),
+      authzenErrors: Array.from(this.#authzenErrors),
       tokenCache: { hits: sources.tokenCache?.hits ?? 0, misses: sources.tokenCache?.misses ?? 0 },
       audit: { ...emptyAudit(), ...sources.audit },
       policy: { revision: sources.revision, loadsOk: this.#loadsOk, loadsRejected: this.#loadsRejected },
@@ -140,6 +158,7 @@ export function emptySnapshot(): MetricsSnapshot {
     durationBuckets: new Array<number>(DECISION_DURATION_BOUNDS_MS.length + 1).fill(0),
     durationSumMs: 0,
     rpcErrors: RPC_METHODS.map(() => new Array<number>(STATUS_SLOTS).fill(0)),
+    authzenErrors: new Array<number>(AUTHZEN_ERROR_STATUSES.length).fill(0),
     tokenCache: { hits: 0, misses: 0 },
     audit: emptyAudit(),
     policy: { revision: null, loadsOk: 0, loadsRejected: 0 },
@@ -170,6 +189,7 @@ export function addSnapshot(into: MetricsSnapshot, from: MetricsSnapshot): Metri
   addInto(into.durationBuckets, from.durationBuckets)
   into.durationSumMs += num(from.durationSumMs)
   for (let m = 0; m < into.rpcErrors.length; m++) addInto(into.rpcErrors[m]!, from.rpcErrors?.[m])
+  addInto(into.authzenErrors, from.authzenErrors)
   for (const k of ['hits', 'misses'] as const) into.tokenCache[k] += num(from.tokenCache?.[k])
   for (const k of Object.keys(into.audit) as (keyof MetricsSnapshot['audit'])[]) into.audit[k] += num(from.audit?.[k])
   into.policy.loadsOk += num(from.policy?.loadsOk)
@@ -256,6 +276,12 @@ export function renderMetrics(parts: readonly ScrapePart[], base?: MetricsSnapsh
     for (let s = 0; s < row.length; s++) {
       if (row[s]! > 0) out.push(`verdict_rpc_errors_total{method="${RPC_METHODS[m]}",code="${STATUS_NAMES[s]}"} ${value(row[s]!)}`)
     }
+  }
+
+  family('verdict_authzen_request_errors_total', 'counter', 'AuthZEN requests answered with an HTTP error instead of a decision (malformed or invalid request, unknown path, wrong method, body too large), by status.')
+  for (let i = 0; i < AUTHZEN_ERROR_STATUSES.length; i++) {
+    const n = sum.authzenErrors[i]!
+    if (n > 0) out.push(`verdict_authzen_request_errors_total{status="${AUTHZEN_ERROR_STATUSES[i]}"} ${value(n)}`)
   }
 
   single('verdict_token_cache_hits_total', 'counter', 'Token verifications answered from the verifier cache.', sum.tokenCache.hits)

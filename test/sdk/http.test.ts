@@ -42,6 +42,7 @@ describe('httpDenial for every code', () => {
       INSUFFICIENT_SCOPE: [403, 'insufficient_scope'],
       POLICY_DENIED: [403, 'forbidden'],
       REQUEST_INVALID: [400, 'invalid_request'],
+      SUBJECT_MISMATCH: [403, 'forbidden'],
       NO_POLICY: [503, 'authorization_unavailable'],
       EVALUATION_ERROR: [503, 'authorization_unavailable'],
       UNSPECIFIED: [503, 'authorization_unavailable'],

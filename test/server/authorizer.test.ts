@@ -105,3 +105,40 @@ describe('authorizer', () => {
     })
   })
 })
+
+describe('authorizer: subjectMustMatch', () => {
+  it('denies SUBJECT_MISMATCH, audited, when the named subject is not the token’s', () => {
+    records.length = 0
+    const res = authorizer.check({
+      token: 'again',
+      action: 'read',
+      resource: trade,
+      subject: { type: 'user', id: 'u8' },
+      subjectMustMatch: true,
+    })
+    expect(res).toMatchObject({
+      allow: false,
+      code: DecisionCode.SUBJECT_MISMATCH,
+      reasons: ['subject_mismatch: subject.id is not the subject of the access token'],
+    })
+    // Audited with the subject as claimed and the claims as verified, and no policy input.
+    expect(records).toHaveLength(1)
+    expect(records[0]).toMatchObject({ code: 'SUBJECT_MISMATCH', subject: { type: 'user', id: 'u8' }, input: undefined })
+    expect(records[0]!.claims).toMatchObject({ sub: 'u7' })
+  })
+
+  it('decides normally when the named subject is the token’s, and never lets an empty id through', () => {
+    const same = authorizer.check({ token: 'again', action: 'read', resource: trade, subject: { type: 'user', id: 'u7' }, subjectMustMatch: true })
+    expect(same).toMatchObject({ allow: true, code: DecisionCode.OK })
+    const empty = authorizer.check({ token: 'again', action: 'read', resource: trade, subject: { type: 'user', id: '' }, subjectMustMatch: true })
+    expect(empty).toMatchObject({ allow: false, code: DecisionCode.SUBJECT_MISMATCH })
+    // Without the flag a named subject is passed on, as for gRPC Checks.
+    const free = authorizer.check({ token: 'again', action: 'read', resource: trade, subject: { type: 'user', id: 'u8' } })
+    expect(free).toMatchObject({ allow: true, code: DecisionCode.OK })
+  })
+
+  it('reports a bad token before a mismatch', async () => {
+    const res = await authorizer.check({ token: 'bad', action: 'read', resource: trade, subject: { type: 'user', id: 'u8' }, subjectMustMatch: true })
+    expect(res).toMatchObject({ allow: false, code: DecisionCode.TOKEN_INVALID })
+  })
+})

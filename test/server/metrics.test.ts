@@ -49,6 +49,21 @@ describe('SidecarMetrics', () => {
     expect(sampleValue(f, 'verdict_policy_loads_total', { result: 'rejected' })).toBe(2)
     expect(sampleValue(f, 'verdict_policy_info', { revision: 'r1' })).toBe(1)
   })
+
+  it('counts AuthZEN request errors by HTTP status, and sums them over workers', () => {
+    const a = new SidecarMetrics()
+    const b = new SidecarMetrics()
+    a.authzenError(400)
+    a.authzenError(400)
+    b.authzenError(400)
+    b.authzenError(413)
+    const quiet = parseExposition(renderMetrics([{ snapshot: new SidecarMetrics().snapshot(sources) }]))
+    expect(quiet.get('verdict_authzen_request_errors_total')!.samples).toHaveLength(0)
+    const f = parseExposition(renderMetrics([{ snapshot: a.snapshot(sources) }, { snapshot: b.snapshot(sources) }]))
+    expect(sampleValue(f, 'verdict_authzen_request_errors_total', { status: '400' })).toBe(3)
+    expect(sampleValue(f, 'verdict_authzen_request_errors_total', { status: '413' })).toBe(1)
+    expect(f.get('verdict_authzen_request_errors_total')!.samples).toHaveLength(2)
+  })
 })
 
 describe('renderMetrics', () => {
