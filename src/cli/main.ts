@@ -74,6 +74,17 @@ Options (each also as VERDICT_<NAME> env var or a key in the config file; flags 
   --http <host:port|off>    operations HTTP: /metrics (Prometheus), /healthz, /readyz
                             (default 127.0.0.1:9464; with --workers, served by the primary)
 
+Bundle signatures (OPA's .signatures.json). Without a key they are not checked (a warning says
+so); with one, an unsigned or badly signed bundle is rejected. The key is read once, at start.
+  --verification-key <file> PEM public key or certificate, or a JWKS file; with an HS* algorithm,
+                            a file holding the HMAC secret (or the secret itself in the env var
+                            VERDICT_VERIFICATION_SECRET; never on the command line)
+  --verification-key-id <id> key id that selects the JWKS key (default: the signature's kid)
+  --verification-alg <alg>  RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 HS256 HS384
+                            HS512 (default: from the key, RSA RS256, EC P-256 ES256, ...; HS256
+                            for VERDICT_VERIFICATION_SECRET)
+  --scope <scope>           scope the bundle must be signed for (default: none)
+
 Signals: SIGTERM/SIGINT drain calls, flush audit and exit 0; SIGHUP reloads the bundle
 (with --workers, the primary passes each signal on to every worker).
 `,
