@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -51,6 +51,16 @@ describe('loadServeConfig: bundle verification', () => {
     }).bundleVerification!
     expect(over).toMatchObject({ keyId: 'test-ec', scope: 'flag-scope' })
     expect(over.key).toMatchObject({ kind: 'pem', algorithm: 'ES256' })
+  })
+
+  it('accepts the commented-out bundle_verification block of the example config once uncommented', async () => {
+    const example = await readFile(join(import.meta.dirname, '..', '..', 'verdict.example.yaml'), 'utf8')
+    const block = example.split('\n').filter((l) => l.startsWith('# bundle_verification:') || l.startsWith('#   '))
+    expect(block.length).toBeGreaterThan(4)
+    const path = join(dir, 'example.yaml')
+    await writeFile(path, block.map((l) => l.slice(2)).join('\n').replace('./bundle-signing.pub.pem', ec.pub))
+    const config = loadServeConfig({ flags: { ...required, config: path }, env: {} })
+    expect(config.bundleVerification).toMatchObject({ keyId: 'trades-2026', scope: 'trades', key: { kind: 'pem', algorithm: 'ES256' } })
   })
 
   it(`takes an HMAC secret from ${VERIFICATION_SECRET_ENV}, HS256 unless told otherwise`, () => {
