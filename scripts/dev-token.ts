@@ -3,9 +3,12 @@
  * access token from the local dev issuer, creating its key pair on first use.
  *
  * The dev issuer lives in `.verdict/dev/` (git-ignored): `issuer-key.json` holds the private
- * key, `jwks.json` the public key set that `npm start` hands to the sidecar. These keys are for
- * local development only; never use them in production.
+ * key, `jwks.json` the public key set that `npm start` hands to the sidecar. Beside them,
+ * `dev-bundle-signing.key.pem` / `.pub.pem` are the dev bundle-signing key pair: `npm start` signs
+ * the example bundle with the private key and the sidecar verifies it with the public one. These
+ * keys are for local development only; never use them in production.
  */
+import { generateKeyPairSync } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -36,6 +39,25 @@ export async function ensureDevKeys(): Promise<JWK> {
   return priv
 }
 
+/** The dev bundle-signing key pair (ES256, PEM) and the key id `npm start` signs with. */
+export const DEV_BUNDLE_SIGNING_KEY = join(DEV_DIR, 'dev-bundle-signing.key.pem')
+export const DEV_BUNDLE_VERIFICATION_KEY = join(DEV_DIR, 'dev-bundle-signing.pub.pem')
+export const DEV_BUNDLE_KEY_ID = 'dev-bundle-signing'
+
+/**
+ * Creates the dev bundle-signing key pair once (ES256: P-256, PKCS#8 private, SPKI public); later
+ * calls reuse it. Returns the two PEM paths.
+ */
+export function ensureDevBundleSigningKeys(): { key: string; pub: string } {
+  const paths = { key: DEV_BUNDLE_SIGNING_KEY, pub: DEV_BUNDLE_VERIFICATION_KEY }
+  if (existsSync(paths.key) && existsSync(paths.pub)) return paths
+  mkdirSync(DEV_DIR, { recursive: true })
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  writeFileSync(paths.key, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 })
+  writeFileSync(paths.pub, publicKey.export({ type: 'spki', format: 'pem' }))
+  return paths
+}
+
 /** Signs a dev access token (typ at+jwt) with the given claims. */
 export async function mintDevToken(claims: Record<string, unknown>, expiresIn = '1h'): Promise<string> {
   const jwk = await ensureDevKeys()
@@ -61,7 +83,7 @@ Options:
   --roles <a,b>       roles (default trader)
   --locations <a,b>   locations (default NY)
   --expires-in <d>    lifetime such as 15m, 1h (default 1h)
-  --keys-only         only create the dev key pair and JWKS
+  --keys-only         only create the dev keys (issuer key pair and JWKS, bundle-signing key pair)
   -h, --help          this text`
 
 async function main(): Promise<void> {
@@ -83,7 +105,8 @@ async function main(): Promise<void> {
   }
   if (values['keys-only']) {
     await ensureDevKeys()
-    console.log(DEV_JWKS)
+    const bundleKeys = ensureDevBundleSigningKeys()
+    console.log([DEV_JWKS, bundleKeys.pub].join('\n'))
     return
   }
   const list = (s: string): string[] => s.split(',').map((x) => x.trim()).filter(Boolean)

@@ -11,6 +11,8 @@ import { gunzipSync, gzipSync } from 'node:zlib'
 import { BundleError, BundleErrorCode } from './errors.js'
 import { parseManifest } from './manifest.js'
 import type { Manifest } from './manifest.js'
+import { verifyBundleFiles } from './signing.js'
+import type { BundleSignature, VerifyBundleOptions } from './signing.js'
 import { normalizeEntryName, readTar, writeTar } from './tar.js'
 import type { TarEntry } from './tar.js'
 
@@ -19,10 +21,16 @@ export const DEFAULT_MAX_ENTRY_BYTES = 256 * 1024 * 1024
 /** Largest uncompressed archive accepted (gzip-bomb guard). */
 export const DEFAULT_MAX_BUNDLE_BYTES = 512 * 1024 * 1024
 
-/** Limits for {@link loadBundle}. */
+/** Limits and signature verification for {@link loadBundle}. */
 export interface LoadBundleOptions {
   maxEntryBytes?: number
   maxBundleBytes?: number
+  /**
+   * Verify `.signatures.json` with this key before anything else reads the files; a bundle
+   * without a valid signature is rejected. Absent: signatures are not checked (a signed bundle
+   * loads too). Only the async loaders verify.
+   */
+  verification?: VerifyBundleOptions
 }
 
 /** A loaded bundle. */
@@ -34,6 +42,8 @@ export interface Bundle {
   data: Record<string, unknown>
   /** The wasm module each manifest resolver names, keyed by normalised name. */
   wasmModules: Map<string, Uint8Array>
+  /** What the verified signature said; set only when the bundle was loaded with `verification`. */
+  signature?: BundleSignature
 }
 
 /** A file to write into a bundle. */
@@ -94,8 +104,8 @@ export function bundleFromFiles(files: Map<string, Uint8Array>): Bundle {
   return { manifest, files, data, wasmModules }
 }
 
-/** Reads a `.tar.gz` bundle from bytes. */
-export function readBundleArchive(bytes: Uint8Array, options: LoadBundleOptions = {}): Bundle {
+/** The files of a `.tar.gz` archive, by normalised name; a name given twice is corrupt. */
+function readArchiveFiles(bytes: Uint8Array, options: LoadBundleOptions): Map<string, Uint8Array> {
   const maxBundle = options.maxBundleBytes ?? DEFAULT_MAX_BUNDLE_BYTES
   let tar: Uint8Array
   try {
@@ -110,8 +120,42 @@ export function readBundleArchive(bytes: Uint8Array, options: LoadBundleOptions 
   }
   const entries = readTar(tar, { maxEntryBytes: options.maxEntryBytes ?? DEFAULT_MAX_ENTRY_BYTES })
   const files = new Map<string, Uint8Array>()
-  for (const e of entries) files.set(e.name, e.data)
-  return bundleFromFiles(files)
+  for (const e of entries) {
+    // Two entries for one name (`/data.json` and `data.json`, or an appended archive) leave
+    // which one counts to the reader; a signature could cover one and the loader use the other.
+    if (files.has(e.name)) throw new BundleError(BundleErrorCode.Corrupt, `bundle has two entries for ${e.name}`)
+    files.set(e.name, e.data)
+  }
+  return files
+}
+
+/** Verifies the signature when `options.verification` is set, then builds the bundle. */
+async function verifiedBundle(files: Map<string, Uint8Array>, options: LoadBundleOptions): Promise<Bundle> {
+  if (options.verification === undefined) return bundleFromFiles(files)
+  const signature = await verifyBundleFiles(files, options.verification)
+  return { ...bundleFromFiles(files), signature }
+}
+
+/**
+ * Reads a `.tar.gz` bundle from bytes. Does not verify signatures: use {@link loadBundleArchive}
+ * with `verification` for that.
+ */
+export function readBundleArchive(bytes: Uint8Array, options: Omit<LoadBundleOptions, 'verification'> = {}): Bundle {
+  if ((options as LoadBundleOptions).verification !== undefined) {
+    throw new TypeError('readBundleArchive does not verify signatures; use loadBundleArchive')
+  }
+  return bundleFromFiles(readArchiveFiles(bytes, options))
+}
+
+/**
+ * Reads a `.tar.gz` bundle from bytes (a download, say), verifying its signature first when
+ * `options.verification` is set.
+ *
+ * @example
+ * const bundle = await loadBundleArchive(body, { verification: { key, scope: 'trades' } })
+ */
+export async function loadBundleArchive(bytes: Uint8Array, options: LoadBundleOptions = {}): Promise<Bundle> {
+  return verifiedBundle(readArchiveFiles(bytes, options), options)
 }
 
 async function readDir(root: string, rel: string, files: Map<string, Uint8Array>, max: number): Promise<void> {
@@ -127,10 +171,11 @@ async function readDir(root: string, rel: string, files: Map<string, Uint8Array>
 }
 
 /**
- * Loads a bundle from a `.tar.gz` file or a directory laid out like one.
+ * Loads a bundle from a `.tar.gz` file or a directory laid out like one, verifying its signature
+ * first when `options.verification` is set.
  *
  * @example
- * const bundle = await loadBundle('trades.tar.gz')
+ * const bundle = await loadBundle('trades.tar.gz', { verification: { key } })
  * bundle.manifest.wasm[0].entrypoint // 'trades/decision'
  */
 export async function loadBundle(path: string, options: LoadBundleOptions = {}): Promise<Bundle> {
@@ -143,9 +188,9 @@ export async function loadBundle(path: string, options: LoadBundleOptions = {}):
   if (info.isDirectory()) {
     const files = new Map<string, Uint8Array>()
     await readDir(path, '', files, options.maxEntryBytes ?? DEFAULT_MAX_ENTRY_BYTES)
-    return bundleFromFiles(files)
+    return verifiedBundle(files, options)
   }
-  return readBundleArchive(new Uint8Array(await readFile(path)), options)
+  return loadBundleArchive(new Uint8Array(await readFile(path)), options)
 }
 
 /** Serialises files into `.tar.gz` bytes (deterministic for the same input). */

@@ -1,14 +1,14 @@
 /**
  * `verdict build`: compiles a policy directory with Verdict's compiler into an OPA-format bundle
- * (`.manifest`, `policy.wasm`, `data.json`).
+ * (`.manifest`, `policy.wasm`, `data.json`, and `.signatures.json` when a signing key is given).
  *
  * @module
  */
 
 import { readdir, readFile } from 'node:fs/promises'
 import { join, relative } from 'node:path'
-import { contentRevision, writeBundle } from '../bundle/index.js'
-import type { BundleFile } from '../bundle/index.js'
+import { contentRevision, SIGNATURES_FILE, signBundleFiles, writeBundle } from '../bundle/index.js'
+import type { BundleFile, SignBundleOptions } from '../bundle/index.js'
 import { compile, planOnly } from '../compiler/index.js'
 import { HOST_BUILTIN_NAMES } from '../engine/index.js'
 import { parseModule } from '../rego/index.js'
@@ -26,6 +26,8 @@ export interface BuildOptions {
   revision?: string
   /** The host the bundle is for (see `CompileOptions.host`); default `verdict`. */
   target?: 'verdict' | 'opa'
+  /** Sign the bundle: writes `.signatures.json` over every file (see `signBundleFiles`). */
+  signing?: SignBundleOptions
 }
 
 /** The policy sources of a directory. */
@@ -112,6 +114,7 @@ export async function dumpIr(source: string, entrypoints: string[]): Promise<unk
  *
  * @example
  * await buildBundle({ source: 'policies/trades', output: 'trades.tar.gz', entrypoints: [] })
+ * await buildBundle({ source: 'policies/trades', output: 'trades.tar.gz', entrypoints: [], signing: { key } })
  */
 export async function buildBundle(options: BuildOptions): Promise<{ revision: string; entrypoints: string[] }> {
   const { modules, data } = await readPolicySources(options.source)
@@ -137,10 +140,14 @@ export async function buildBundle(options: BuildOptions): Promise<{ revision: st
     roots: bundleRoots(modules, data),
     wasm: compiled.entrypoints.map((entrypoint) => ({ entrypoint, module: '/policy.wasm' })),
   }
-  await writeBundle(options.output, [
+  const files: BundleFile[] = [
     { name: 'data.json', data: dataJson },
     { name: 'policy.wasm', data: compiled.wasm },
     { name: '.manifest', data: JSON.stringify(manifest) },
-  ])
+  ]
+  if (options.signing !== undefined) {
+    files.unshift({ name: SIGNATURES_FILE, data: await signBundleFiles(files, options.signing) })
+  }
+  await writeBundle(options.output, files)
   return { revision, entrypoints: compiled.entrypoints }
 }

@@ -1,5 +1,5 @@
 /**
- * The `verdict` command line: `serve`, `build`, `eval`, `test`, `audit tail`. The only composition root: the one place
+ * The `verdict` command line: `serve`, `build`, `sign`, `eval`, `test`, `audit tail`. The only composition root: the one place
  * where compiler, bundle, engine, token, audit and server meet.
  *
  * @module
@@ -8,6 +8,8 @@
 import cluster from 'node:cluster'
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { isSigningAlgorithm, loadSigningKey, SIGNING_ALGORITHMS } from '../bundle/index.js'
+import type { SignBundleOptions } from '../bundle/index.js'
 import { loadServeConfig, SERVE_FLAGS } from '../config/index.js'
 import type { ServeConfig } from '../config/index.js'
 import { createLogger } from '../server/index.js'
@@ -15,15 +17,25 @@ import { AUDIT_HELP, AUDIT_TAIL_HELP, parseAuditTailArgs, tailAudit } from './au
 import { buildBundle, dumpIr } from './build.js'
 import { evaluateQuery } from './eval.js'
 import { startSidecar } from './serve.js'
+import { signBundle } from './sign.js'
 import { testCommand } from './test-command.js'
 import { answerMetricsRequests, reportReady, superviseWorkers, workerConfig, workerSlot } from './workers.js'
+
+const SIGNING_HELP = `  --signing-key <file>       PEM private key (PKCS#8, PKCS#1, SEC1) or private JWK; with an HS*
+                             --signing-alg, a file holding the HMAC secret (used byte for byte)
+  --signing-alg <alg>        ${SIGNING_ALGORITHMS.join(' ')}
+                             (default: from the key: RSA RS256, EC P-256 ES256, ...)
+  --key-id <id>              key id, written as the JWS kid (and OPA's keyid claim)
+  --scope <scope>            scope the verifier must be configured with
+`
 
 const HELP = {
   main: `Usage: verdict <command> [options]
 
 Commands:
   serve    run the policy decision point sidecar (gRPC, Envoy ext_authz, AuthZEN)
-  build    compile a policy directory into an OPA-format bundle
+  build    compile a policy directory into an OPA-format bundle (signed with --signing-key)
+  sign     sign an existing bundle (.signatures.json, OPA's format)
   eval     evaluate a query against a policy directory or bundle
   test     run Rego unit tests (rules named test_*)
   audit    read the audit stream: verdict audit tail --nats <url> [--service s] [--deny] [-f]
@@ -68,10 +80,22 @@ Options (each also as VERDICT_<NAME> env var or a key in the config file; flags 
                             token goes in subject.properties.access_token; subject.id must be
                             its subject
 
+Bundle signatures (OPA's .signatures.json). Without a key they are not checked (a warning says
+so); with one, an unsigned or badly signed bundle is rejected. The key is read once, at start.
+  --verification-key <file> PEM public key or certificate, or a JWKS file; with an HS* algorithm,
+                            a file holding the HMAC secret (or the secret itself in the env var
+                            VERDICT_VERIFICATION_SECRET; never on the command line)
+  --verification-key-id <id> key id that selects the JWKS key (default: the signature's kid)
+  --verification-alg <alg>  RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 HS256 HS384
+                            HS512 (default: from the key, RSA RS256, EC P-256 ES256, ...; HS256
+                            for VERDICT_VERIFICATION_SECRET)
+  --scope <scope>           scope the bundle must be signed for (default: none)
+
 Signals: SIGTERM/SIGINT drain calls, flush audit and exit 0; SIGHUP reloads the bundle
 (with --workers, the primary passes each signal on to every worker).
 `,
   build: `Usage: verdict build <dir> -o <bundle.tar.gz> [--entrypoint pkg/rule]... [--revision r] [--dump-ir]
+                     [--signing-key <file> [--signing-alg RS256] [--key-id id] [--scope s]]
 
 Compiles every .rego file under <dir> (and its data.json files) into a bundle.
   -o, --output <file>        output bundle (.tar.gz)
@@ -82,7 +106,13 @@ Compiles every .rego file under <dir> (and its data.json files) into a bundle.
                              names, answered by Verdict's engine with OPA's semantics and exact
                              integers. opa: plain OPA names, for other opa-wasm hosts.
   --dump-ir                  print the planned IR as JSON instead of building
-`,
+${SIGNING_HELP}`,
+  sign: `Usage: verdict sign <bundle.tar.gz|dir> --signing-key <file> [--signing-alg RS256] [--key-id id] [--scope s] [-o out.tar.gz]
+
+Signs every file of an existing bundle into .signatures.json (OPA's format), replacing any old
+signature. Without -o, an archive is rewritten in place and a directory gets .signatures.json.
+  -o, --output <file>        write the signed bundle here (.tar.gz) instead
+${SIGNING_HELP}`,
   eval: `Usage: verdict eval <query> (--bundle <file|dir> | --dir <policy dir>) [--input <file.json>]
 
 Prints the result set as JSON. With --bundle, the query must name an entrypoint (data.pkg.rule).
@@ -183,6 +213,7 @@ async function build(args: string[]): Promise<number> {
       target: { type: 'string' },
       'dump-ir': { type: 'boolean' },
       help: { type: 'boolean' },
+      ...SIGNING_FLAGS,
     },
   })
   if (values.help === true) {
@@ -200,18 +231,91 @@ async function build(args: string[]): Promise<number> {
     if (values.output === undefined) return fail('build needs -o <bundle.tar.gz>')
     const target = values.target ?? 'verdict'
     if (target !== 'verdict' && target !== 'opa') return fail(`--target must be verdict or opa (got ${target})`)
+    const signing = await signingOptions(values)
     const result = await buildBundle({
       source,
       output: values.output,
       entrypoints,
       target,
       ...(values.revision === undefined ? {} : { revision: values.revision }),
+      ...(signing === undefined ? {} : { signing }),
     })
-    process.stderr.write(`built ${values.output} (revision ${result.revision}; entrypoints ${result.entrypoints.join(', ')})\n`)
+    process.stderr.write(
+      `built ${values.output} (revision ${result.revision}; entrypoints ${result.entrypoints.join(', ')}${signedNote(signing)})\n`,
+    )
     return 0
   } catch (err) {
     // RegoErrors render as `file:row:col: code: message` lines already.
     process.stderr.write(`${errorMessage(err)}\n`)
+    return 1
+  }
+}
+
+/** The flags that say how to sign, shared by `build` and `sign`. */
+const SIGNING_FLAGS = {
+  'signing-key': { type: 'string' },
+  'signing-alg': { type: 'string' },
+  'key-id': { type: 'string' },
+  scope: { type: 'string' },
+} as const
+
+/** Reads the signing key named by the flags; undefined when there is none. */
+async function signingOptions(values: {
+  'signing-key'?: string | undefined
+  'signing-alg'?: string | undefined
+  'key-id'?: string | undefined
+  scope?: string | undefined
+}): Promise<SignBundleOptions | undefined> {
+  const path = values['signing-key']
+  const alg = values['signing-alg']
+  if (path === undefined) {
+    if (alg !== undefined || values['key-id'] !== undefined || values.scope !== undefined) {
+      throw new Error('--signing-alg, --key-id and --scope need --signing-key')
+    }
+    return undefined
+  }
+  if (alg !== undefined && !isSigningAlgorithm(alg)) {
+    throw new Error(`--signing-alg must be one of ${SIGNING_ALGORITHMS.join(', ')} (got ${alg})`)
+  }
+  const key = await loadSigningKey(path, alg === undefined ? {} : { algorithm: alg })
+  return {
+    key,
+    ...(values['key-id'] === undefined ? {} : { keyId: values['key-id'] }),
+    ...(values.scope === undefined ? {} : { scope: values.scope }),
+  }
+}
+
+function signedNote(signing: SignBundleOptions | undefined): string {
+  if (signing === undefined) return ''
+  const id = signing.keyId === undefined ? '' : ` key id ${signing.keyId}`
+  const scope = signing.scope === undefined ? '' : ` scope ${signing.scope}`
+  return `; signed ${signing.key.algorithm}${id}${scope}`
+}
+
+/** `verdict sign <bundle>`: signs an existing bundle, replacing its old signature. */
+async function sign(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { output: { type: 'string', short: 'o' }, help: { type: 'boolean' }, ...SIGNING_FLAGS },
+  })
+  if (values.help === true) {
+    print(HELP.sign)
+    return 0
+  }
+  if (positionals.length !== 1) return fail(`sign needs exactly one bundle\n${HELP.sign}`)
+  if (values['signing-key'] === undefined) return fail('sign needs --signing-key <file>')
+  try {
+    const signing = (await signingOptions(values))!
+    const result = await signBundle({
+      bundle: positionals[0]!,
+      signing,
+      ...(values.output === undefined ? {} : { output: values.output }),
+    })
+    process.stderr.write(`signed ${result.output} (${result.files.length} files${signedNote(signing)})\n`)
+    return 0
+  } catch (err) {
+    process.stderr.write(`verdict: ${errorMessage(err)}\n`)
     return 1
   }
 }
@@ -299,7 +403,7 @@ async function evalCommand(args: string[]): Promise<number> {
  * Runs the CLI with `argv` (without node and script) and resolves with the exit code.
  *
  * @example
- * process.exitCode = await main(['build', 'policies/trades', '-o', 'trades.tar.gz'])
+ * process.exitCode = await main(['build', 'policies/trades', '-o', 'trades.tar.gz', '--signing-key', 'bundle.key.pem'])
  */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
@@ -309,6 +413,8 @@ export async function main(argv: string[]): Promise<number> {
         return await serve(rest)
       case 'build':
         return await build(rest)
+      case 'sign':
+        return await sign(rest)
       case 'eval':
         return await evalCommand(rest)
       case 'test':

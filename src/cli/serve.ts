@@ -9,6 +9,7 @@
 import { createAuditSink, encodeDecisionEvent } from '../audit/index.js'
 import type { AuditSink, MaskOptions } from '../audit/index.js'
 import { loadBundle } from '../bundle/index.js'
+import type { BundleSignature } from '../bundle/index.js'
 import type { ServeConfig } from '../config/index.js'
 import { createHostBuiltins, PolicyEngine } from '../engine/index.js'
 import {
@@ -78,9 +79,14 @@ export async function listenHttp(
   }
 }
 
-/** Loads the bundle at `config.bundle` into an engine. */
-export async function loadPolicy(config: ServeConfig): Promise<{ engine: PolicyEngine; revision: string }> {
-  const bundle = await loadBundle(config.bundle)
+/**
+ * Loads the bundle at `config.bundle` into an engine, verifying its signature first when
+ * `config.bundleVerification` is set.
+ */
+export async function loadPolicy(
+  config: ServeConfig,
+): Promise<{ engine: PolicyEngine; revision: string; signature?: BundleSignature }> {
+  const bundle = await loadBundle(config.bundle, { verification: config.bundleVerification })
   const entrypoint = config.entrypoint ?? bundle.manifest.wasm[0]?.entrypoint
   const resolver = bundle.manifest.wasm.find((w) => w.entrypoint === entrypoint)
   const wasm = resolver
@@ -94,7 +100,7 @@ export async function loadPolicy(config: ServeConfig): Promise<{ engine: PolicyE
     builtins: createHostBuiltins({ strict: false }),
     ...(entrypoint === undefined ? {} : { entrypoint }),
   })
-  return { engine, revision: bundle.manifest.revision }
+  return { engine, revision: bundle.manifest.revision, ...(bundle.signature && { signature: bundle.signature }) }
 }
 
 /**
@@ -227,6 +233,7 @@ export async function startSidecar(config: ServeConfig, logger: Logger = createL
         bundle: config.bundle,
         revision: active.revision,
         entrypoint: active.engine.entrypoint,
+        ...(active.signature && { signature: { algorithm: active.signature.algorithm, keyId: active.signature.keyId } }),
       })
       return true
     } catch (err) {
@@ -238,6 +245,11 @@ export async function startSidecar(config: ServeConfig, logger: Logger = createL
       })
       return false
     }
+  }
+  if (config.bundleVerification === undefined) {
+    logger.warn('bundle signatures are not verified: no verification key is configured (--verification-key)', {
+      bundle: config.bundle,
+    })
   }
   // Fail closed until the bundle loads: health stays NOT_SERVING and checks answer NO_POLICY.
   await reload()

@@ -14,5 +14,6 @@ export {
   loadServeConfig,
   readConfigFile,
   SERVE_FLAGS,
+  VERIFICATION_SECRET_ENV,
 } from './serve-config.js'
 export type { ConfigSources, ServeConfig } from './serve-config.js'

@@ -12,6 +12,8 @@ import { join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import type { AuditOptions } from '../audit/index.js'
 import type { ExtAuthzOptions, GrpcTransport, LogLevel } from '../server/index.js'
+import { BundleError, createVerificationKey, isHmacAlgorithm, isSigningAlgorithm, SIGNING_ALGORITHMS } from '../bundle/index.js'
+import type { VerifyBundleOptions } from '../bundle/index.js'
 import {
   DEFAULT_HTTP_ADDRESS,
   defaultExtAuthzOptions,
@@ -33,6 +35,11 @@ export const DEFAULT_GRPC_ADDRESS = '127.0.0.1:50051'
 export const DEFAULT_SERVICE = 'verdict'
 /** Default time to drain calls and flush audit on shutdown. */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 5000
+/**
+ * The env var holding an HMAC bundle-verification secret itself. Env only: a flag would show the
+ * secret in every process listing, a config file is often committed.
+ */
+export const VERIFICATION_SECRET_ENV = 'VERDICT_VERIFICATION_SECRET'
 
 /** Everything `verdict serve` needs, typed per module. */
 export interface ServeConfig {
@@ -84,6 +91,13 @@ export interface ServeConfig {
    * `off`, the default. Example: `127.0.0.1:9191`.
    */
   authzen?: string
+  /**
+   * Bundle signature verification (`bundle_verification:` in files, `--verification-key` ...): the
+   * key read once at startup, the key id that selects it in a JWKS, and the scope a signature must
+   * carry. Absent when no key is configured: then signatures are not checked.
+   * Example: `{ key: <./bundle-signing.pub.pem>, keyId: 'bundle-2026', scope: 'trades' }`.
+   */
+  bundleVerification?: VerifyBundleOptions
 }
 
 /** Most workers `--workers` accepts. */
@@ -229,6 +243,10 @@ const SETTINGS = {
   envoyPathPrefix: { flag: 'envoy-path-prefix', env: 'VERDICT_ENVOY_PATH_PREFIX', file: 'envoy.path_prefix' },
   http: { flag: 'http', env: 'VERDICT_HTTP', file: 'http' },
   authzen: { flag: 'authzen', env: 'VERDICT_AUTHZEN', file: 'authzen' },
+  verificationKey: { flag: 'verification-key', env: 'VERDICT_VERIFICATION_KEY', file: 'bundle_verification.key' },
+  verificationKeyId: { flag: 'verification-key-id', env: 'VERDICT_VERIFICATION_KEY_ID', file: 'bundle_verification.key_id' },
+  verificationAlg: { flag: 'verification-alg', env: 'VERDICT_VERIFICATION_ALG', file: 'bundle_verification.algorithm' },
+  verificationScope: { flag: 'scope', env: 'VERDICT_VERIFICATION_SCOPE', file: 'bundle_verification.scope' },
 } as const satisfies Record<string, Setting>
 
 /** The flag names `verdict serve` accepts besides `--config`. */
@@ -384,6 +402,55 @@ export function loadServeConfig(sources: ConfigSources): ServeConfig {
     invalid(SETTINGS.grpcTransport.file, `must be one of ${GRPC_TRANSPORTS.join(', ')} (got ${grpcTransport})`)
   }
 
+  /**
+   * `bundle_verification:` — a key file (PEM public key or certificate, JWKS, or with an HS*
+   * algorithm the HMAC secret) or the secret in VERDICT_VERIFICATION_SECRET; key_id, algorithm,
+   * scope. The key is read and checked here, once, so a bad one stops the start.
+   */
+  const bundleVerification = (): VerifyBundleOptions | undefined => {
+    const keyFile = str(SETTINGS.verificationKey, false)
+    const secret = sources.env[VERIFICATION_SECRET_ENV]
+    const hasSecret = secret !== undefined && secret !== ''
+    const keyId = str(SETTINGS.verificationKeyId, false)
+    const scope = str(SETTINGS.verificationScope, false)
+    const alg = str(SETTINGS.verificationAlg, false)
+    const others = [SETTINGS.verificationKeyId, SETTINGS.verificationAlg, SETTINGS.verificationScope]
+    if (keyFile === undefined && !hasSecret) {
+      for (const s of others) {
+        const { value, key } = raw(s)
+        if (value !== undefined && value !== null) {
+          invalid(key, `needs a bundle verification key (--verification-key, or the HMAC secret in ${VERIFICATION_SECRET_ENV})`)
+        }
+      }
+      return undefined
+    }
+    const keyName = hasSecret ? VERIFICATION_SECRET_ENV : raw(SETTINGS.verificationKey).key
+    if (keyFile !== undefined && hasSecret) invalid(keyName, `give a key file or ${VERIFICATION_SECRET_ENV}, not both`)
+    if (alg !== undefined && !isSigningAlgorithm(alg)) {
+      invalid(raw(SETTINGS.verificationAlg).key, `must be one of ${SIGNING_ALGORITHMS.join(', ')} (got ${alg})`)
+    }
+    const algorithm = alg ?? (hasSecret ? 'HS256' : undefined)
+    if (hasSecret && !isHmacAlgorithm(algorithm!)) {
+      invalid(raw(SETTINGS.verificationAlg).key, `must be HS256, HS384 or HS512 with ${VERIFICATION_SECRET_ENV}`)
+    }
+    let material: Uint8Array
+    if (hasSecret) material = new TextEncoder().encode(secret)
+    else {
+      try {
+        material = new Uint8Array(readFileSync(keyFile!))
+      } catch (err) {
+        throw new PdpError('ERR_CONFIG_INVALID', `${keyName}: cannot read ${keyFile}`, { cause: err })
+      }
+    }
+    try {
+      const key = createVerificationKey(material, algorithm === undefined ? {} : { algorithm })
+      return { key, ...optional('keyId', keyId), ...optional('scope', scope) }
+    } catch (err) {
+      if (!(err instanceof BundleError)) throw err
+      throw new PdpError('ERR_CONFIG_INVALID', `${keyName}: ${err.message.replace(/^verification key: /, '')}`, { cause: err })
+    }
+  }
+
   const limitDefaults = defaultLimitsOptions()
   const config: ServeConfig = {
     bundle: str(SETTINGS.bundle, true)!,
@@ -422,6 +489,8 @@ export function loadServeConfig(sources: ConfigSources): ServeConfig {
     if (parseHostPort(authzen) === undefined) invalid(raw(SETTINGS.authzen).key, `must be host:port or off (got ${authzen})`)
     config.authzen = authzen
   }
+  const verification = bundleVerification()
+  if (verification !== undefined) config.bundleVerification = verification
   const entrypoint = str(SETTINGS.entrypoint, false)
   if (entrypoint !== undefined) config.entrypoint = entrypoint.replace(/^\/+|\/+$/g, '')
   const nats = str(SETTINGS.nats, false)

@@ -87,6 +87,16 @@ describe('loadBundle', () => {
     )
   })
 
+  it('rejects an archive with two entries for one name', () => {
+    const tar = writeTar([
+      { name: '/data.json', data: new TextEncoder().encode('{"a":1}') },
+      { name: 'data.json', data: new TextEncoder().encode('{"a":2}') },
+    ])
+    expect(() => readBundleArchive(gzipSync(tar))).toThrow(
+      expect.objectContaining({ code: BundleErrorCode.Corrupt, message: 'bundle has two entries for data.json' }),
+    )
+  })
+
   it('rejects oversized entries and gzip bombs', () => {
     const bytes = writeBundleArchive([{ name: 'data.json', data: `{"a":"${'x'.repeat(5000)}"}` }])
     expect(() => readBundleArchive(bytes, { maxEntryBytes: 1000 })).toThrow(
