@@ -1,5 +1,6 @@
 /**
- * Bundles: read and write OPA-format bundle archives and directories.
+ * Bundles: read and write OPA-format bundle archives and directories, and fetch them from their
+ * sources (file, HTTP with ETags, NATS object store) with a last-good cache on disk.
  *
  * @module
  */
@@ -18,5 +19,40 @@ export {
 export type { Bundle, BundleFile, LoadBundleOptions } from './bundle.js'
 export { parseManifest } from './manifest.js'
 export type { Manifest, WasmResolver } from './manifest.js'
+export { BundleSourceKind, readBundleInput } from './sources/types.js'
+export type { ActiveBundle, BundleInput, BundleLogger, BundleSink, BundleSource, FetchedBundle } from './sources/types.js'
+export {
+  bundleSourceLocation,
+  DEFAULT_BUNDLE_BACKOFF_MIN_MS,
+  DEFAULT_BUNDLE_MAX_REDIRECTS,
+  DEFAULT_BUNDLE_POLL_JITTER,
+  DEFAULT_BUNDLE_POLL_MS,
+  DEFAULT_BUNDLE_TIMEOUT_MS,
+  DEFAULT_NATS_BUNDLE_BACKOFF_MAX_MS,
+  DEFAULT_NATS_PORT,
+  defaultBundleSourceOptions,
+  MAX_BUNDLE_POLL_MS,
+  MAX_BUNDLE_TIMEOUT_MS,
+  MIN_BUNDLE_POLL_MS,
+  MIN_BUNDLE_TIMEOUT_MS,
+  validateBundleSourceOptions,
+} from './sources/options.js'
+export type {
+  BundleSourceOptions,
+  FileSourceOptions,
+  HttpSourceOptions,
+  NatsSourceOptions,
+  RemoteSourceOptions,
+} from './sources/options.js'
+export { createBundleSource } from './sources/create-source.js'
+export { FileBundleSource } from './sources/file-source.js'
+export { HttpBundleSource } from './sources/http-source.js'
+export { NatsBundleSource, natsAuthOptions } from './sources/nats-source.js'
+export { BundleCache, sha256Hex } from './sources/cache.js'
+export type { CachedBundle, CachedBundleMeta } from './sources/cache.js'
+export { BundleUpdater } from './sources/updater.js'
+export type { ActivatedBundle, BundleUpdaterOptions } from './sources/updater.js'
+export { backoffDelay, pollDelay } from './sources/retry.js'
+export { readLimited } from './sources/read-limited.js'
 export { normalizeEntryName, readTar, writeTar } from './tar.js'
 export type { TarEntry, TarReadOptions } from './tar.js'
