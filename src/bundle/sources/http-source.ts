@@ -53,7 +53,8 @@ export class HttpBundleSource implements BundleSource {
   #stopped = false
   /** Failed polls in a row; the next delay backs off while it is above 0. */
   #failures = 0
-  #retryInMs = 0
+  /** When the background loop polls next; every poll (timer or SIGHUP) moves it. */
+  #nextPollAt = 0
 
   constructor(options: HttpSourceOptions, logger: BundleLogger) {
     this.#o = options
@@ -82,10 +83,17 @@ export class HttpBundleSource implements BundleSource {
 
   async #run(): Promise<void> {
     while (!this.#stopped) {
-      await this.#sleeper.sleep(this.#failures > 0 ? this.#retryInMs : pollDelay(this.#o.pollIntervalMs, this.#o.pollJitter))
-      if (this.#stopped) return
-      await this.#poll()
+      const wait = this.#nextPollAt - Date.now()
+      // Woken early (a poll moved the schedule, or stop): look at the schedule again.
+      if (wait > 0) await this.#sleeper.sleep(wait)
+      else await this.#poll()
     }
+  }
+
+  /** Sets the next poll after one that succeeded, or backs off after one that failed. */
+  #schedule(retryInMs: number | undefined): void {
+    this.#nextPollAt = Date.now() + (retryInMs ?? pollDelay(this.#o.pollIntervalMs, this.#o.pollJitter))
+    this.#sleeper.wake()
   }
 
   /** One poll at a time: a SIGHUP during a poll waits for that poll's answer. */
@@ -105,18 +113,20 @@ export class HttpBundleSource implements BundleSource {
     } catch (err) {
       if (this.#stopped) return false
       this.#failures++
-      this.#retryInMs = backoffDelay(this.#failures, this.#o.backoffMinMs, this.#o.backoffMaxMs)
+      const retryInMs = backoffDelay(this.#failures, this.#o.backoffMinMs, this.#o.backoffMaxMs)
+      this.#schedule(retryInMs)
       this.#logger.warn('bundle fetch failed', {
         source: this.kind,
         bundle: this.location,
         error: err,
         failures: this.#failures,
-        retry_in_ms: this.#retryInMs,
+        retry_in_ms: retryInMs,
       })
       return false
     }
     if (this.#failures > 0) this.#logger.info('bundle source reachable again', { source: this.kind, bundle: this.location })
     this.#failures = 0
+    this.#schedule(undefined)
     if (fetched.status === 'unchanged') {
       this.#logger.debug('bundle unchanged', { source: this.kind, bundle: this.location, etag: fetched.etag ?? sent })
       sink.unchanged(fetched.etag)
