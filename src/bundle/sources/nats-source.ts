@@ -76,6 +76,8 @@ export class NatsBundleSource implements BundleSource {
   #nc: NatsConnection | undefined
   #store: ObjectStore | undefined
   #watch: QueuedIterator<ObjectWatchInfo> | undefined
+  /** False between a disconnect and the reconnect: requests would only wait out their timeout. */
+  #connected = false
   /** Checks of the object run one after another, each reading the object's info afresh. */
   #queue: Promise<unknown> = Promise.resolve()
   #abort: AbortController | undefined
@@ -155,6 +157,7 @@ export class NatsBundleSource implements BundleSource {
       ...(await natsAuthOptions(this.#o)),
     })
     this.#nc = nc
+    this.#connected = true
     if (this.#stopped) return
     void this.#followStatus(nc)
     const store = await new Objm(jetstream(nc, { timeout: this.#o.timeoutMs })).open(this.#o.bucket)
@@ -172,15 +175,19 @@ export class NatsBundleSource implements BundleSource {
         this.#logger.warn('bundle object deleted; the active bundle keeps serving', this.#fields())
         continue
       }
-      if (info.digest !== this.#sink?.active()?.etag) void this.#check('watch')
+      // The check reads the object's info again: the newest put wins, and a put of the same
+      // bytes (same digest) is seen as unchanged without a download.
+      void this.#check('watch')
     }
   }
 
   async #followStatus(nc: NatsConnection): Promise<void> {
     for await (const s of nc.status()) {
       if (s.type === 'disconnect') {
+        this.#connected = false
         this.#logger.warn('bundle source disconnected; the active bundle keeps serving', this.#fields())
       } else if (s.type === 'reconnect') {
+        this.#connected = true
         this.#logger.info('bundle source reconnected', { ...this.#fields(), server: nc.getServer() })
         // A change published while we were away reached no watch of ours: look now.
         void this.#check('reconnect')
@@ -191,6 +198,7 @@ export class NatsBundleSource implements BundleSource {
   async #close(): Promise<void> {
     const nc = this.#nc
     this.#nc = undefined
+    this.#connected = false
     this.#store = undefined
     this.#watch = undefined
     await nc?.close().catch(() => {})
@@ -207,6 +215,11 @@ export class NatsBundleSource implements BundleSource {
     const store = this.#store
     const sink = this.#sink
     if (this.#stopped || store === undefined || sink === undefined) return false
+    if (!this.#connected) {
+      // The reconnect checks again; nothing is lost by not waiting here.
+      this.#logger.debug('bundle source not connected; checking after the reconnect', { ...this.#fields(), reason })
+      return false
+    }
     clearTimeout(this.#retryTimer)
     let bytes: Uint8Array
     let digest: string
