@@ -182,6 +182,15 @@ export class NatsBundleSource implements BundleSource {
   }
 
   async #followStatus(nc: NatsConnection): Promise<void> {
+    try {
+      await this.#statusLoop(nc)
+    } catch (err) {
+      // The status stream only ends with the connection; the session loop handles that.
+      this.#logger.debug('bundle source status stream ended', { ...this.#fields(), error: err })
+    }
+  }
+
+  async #statusLoop(nc: NatsConnection): Promise<void> {
     for await (const s of nc.status()) {
       if (s.type === 'disconnect') {
         this.#connected = false
