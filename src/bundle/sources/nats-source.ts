@@ -141,6 +141,8 @@ export class NatsBundleSource implements BundleSource {
         await this.#sleeper.sleep(retryInMs)
       }
     }
+    // A stop during connect() leaves a connection that arrived after stop() closed the last one.
+    await this.#close()
     report(false)
   }
 
