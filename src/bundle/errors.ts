@@ -10,6 +10,8 @@ import { PdpError } from '../util/errors.js'
 export const BundleErrorCode = {
   /** The archive is not a valid gzip/ustar stream. */
   Corrupt: 'ERR_BUNDLE_CORRUPT',
+  /** A remote source could not deliver a bundle (network, HTTP status, timeout, NATS). */
+  Fetch: 'ERR_BUNDLE_FETCH',
   /** An entry would land outside the bundle (`..`), or a signed file name is not a plain bundle path. */
   PathTraversal: 'ERR_BUNDLE_PATH',
   /** An entry or the whole archive exceeds the size limit. */

@@ -1,5 +1,5 @@
 /**
- * The `verdict` command line: `serve`, `build`, `sign`, `eval`, `test`, `audit tail`. The only composition root: the one place
+ * The `verdict` command line: `serve`, `build`, `sign`, `eval`, `test`, `publish`, `audit tail`. The only composition root: the one place
  * where compiler, bundle, engine, token, audit and server meet.
  *
  * @module
@@ -10,12 +10,13 @@ import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { isSigningAlgorithm, loadSigningKey, SIGNING_ALGORITHMS } from '../bundle/index.js'
 import type { SignBundleOptions } from '../bundle/index.js'
-import { loadServeConfig, SERVE_FLAGS } from '../config/index.js'
+import { loadServeConfig, parseDuration, SERVE_FLAGS } from '../config/index.js'
 import type { ServeConfig } from '../config/index.js'
 import { createLogger } from '../server/index.js'
 import { AUDIT_HELP, AUDIT_TAIL_HELP, parseAuditTailArgs, tailAudit } from './audit-tail.js'
 import { buildBundle, dumpIr } from './build.js'
 import { evaluateQuery } from './eval.js'
+import { publishBundle } from './publish.js'
 import { startSidecar } from './serve.js'
 import { signBundle } from './sign.js'
 import { testCommand } from './test-command.js'
@@ -38,17 +39,29 @@ Commands:
   sign     sign an existing bundle (.signatures.json, OPA's format)
   eval     evaluate a query against a policy directory or bundle
   test     run Rego unit tests (rules named test_*)
+  publish  put a bundle into a NATS object store, where sidecars watch for it
   audit    read the audit stream: verdict audit tail --nats <url> [--service s] [--deny] [-f]
 
 Options:
   --help       show help (also: verdict <command> --help)
   --version    print the version
 `,
-  serve: `Usage: verdict serve --bundle <file|dir> --jwks <file|url> --issuer <iss> --audience <aud> [options]
+  serve: `Usage: verdict serve --bundle <file|dir|url> --jwks <file|url> --issuer <iss> --audience <aud> [options]
 
 Options (each also as VERDICT_<NAME> env var or a key in the config file; flags win):
   --config <file>           YAML/JSON config file (see verdict.example.yaml)
-  --bundle <file|dir>       bundle .tar.gz or directory
+  --bundle <location>       where the bundle comes from:
+                              a .tar.gz file or directory (reloaded on SIGHUP),
+                              https://host/path/bundle.tar.gz (polled with If-None-Match),
+                              nats://host:port/<bucket>/<object> (object store, watched)
+  --bundle-poll <dur>       http(s): time between polls, jittered ±20% (default 30s; 1s to 24h)
+  --bundle-timeout <dur>    http(s), nats: limit on one whole download (default 30s)
+  --bundle-max-bytes <n>    largest bundle, downloaded and uncompressed (default 536870912)
+  --bundle-cache <dir|off>  http(s), nats: keeps the last good bundle, served at start when the
+                            source is unreachable (default $TMPDIR/verdict-bundle-cache-<service>)
+  --bundle-token-file <f>   http(s): bearer token file; nats: auth token file. The token itself
+                            only as env VERDICT_BUNDLE_TOKEN, never as a flag
+  --bundle-creds <file>     nats: .creds file (user JWT and NKey seed)
   --entrypoint <pkg/rule>   entrypoint (default: the manifest's first wasm entrypoint)
   --jwks <file|url>         JWKS of the token issuer
   --issuer <iss>            expected iss claim
@@ -91,8 +104,24 @@ so); with one, an unsigned or badly signed bundle is rejected. The key is read o
                             for VERDICT_VERIFICATION_SECRET)
   --scope <scope>           scope the bundle must be signed for (default: none)
 
-Signals: SIGTERM/SIGINT drain calls, flush audit and exit 0; SIGHUP reloads the bundle
-(with --workers, the primary passes each signal on to every worker).
+Signals: SIGTERM/SIGINT drain calls, flush audit and exit 0; SIGHUP reloads the bundle file,
+or checks an http(s)/nats source now (with --workers, the primary passes each signal on to
+every worker). A bundle that does not load is rejected and the last good one keeps serving.
+`,
+  publish: `Usage: verdict publish <bundle.tar.gz> --nats <url> --bucket <bucket> [--name <object>] [options]
+
+Loads the bundle as verdict serve would (a bundle that would be rejected is not published),
+creates the JetStream object store bucket if it is missing, puts the bundle as one object and
+prints its revision and digest. Sidecars serving --bundle nats://<host:port>/<bucket>/<object>
+swap to it within moments.
+  --nats <url>               NATS server(s), comma-separated
+  --bucket <name>            object store bucket (letters, digits, - and _)
+  --name <object>            object name (default: the bundle's file name)
+  --entrypoint <pkg/rule>    entrypoint the sidecars evaluate, checked (default: the manifest's first)
+  --replicas <n>             replicas of a bucket this creates (default 1)
+  --timeout <duration>       per-request timeout (default 10s)
+  --token-file <file>        file holding a NATS auth token (or env VERDICT_BUNDLE_TOKEN)
+  --creds <file>             NATS .creds file
 `,
   build: `Usage: verdict build <dir> -o <bundle.tar.gz> [--entrypoint pkg/rule]... [--revision r] [--dump-ir]
                      [--signing-key <file> [--signing-alg RS256] [--key-id id] [--scope s]]
@@ -367,6 +396,67 @@ async function audit(args: string[]): Promise<number> {
   }
 }
 
+async function publish(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      nats: { type: 'string' },
+      bucket: { type: 'string' },
+      name: { type: 'string' },
+      entrypoint: { type: 'string' },
+      replicas: { type: 'string' },
+      timeout: { type: 'string' },
+      'token-file': { type: 'string' },
+      creds: { type: 'string' },
+      help: { type: 'boolean' },
+    },
+  })
+  if (values.help === true) {
+    print(HELP.publish)
+    return 0
+  }
+  if (positionals.length !== 1) return fail('publish needs exactly one bundle\n' + HELP.publish)
+  if (values.nats === undefined) return fail('publish needs --nats <url>')
+  if (values.bucket === undefined) return fail('publish needs --bucket <name>')
+  const replicas = values.replicas === undefined ? 1 : Number(values.replicas)
+  if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5) return fail('--replicas must be an integer from 1 to 5')
+  const timeoutMs = values.timeout === undefined ? undefined : parseDuration(values.timeout)
+  if (timeoutMs === 0 || (values.timeout !== undefined && timeoutMs === undefined)) {
+    return fail(`--timeout must be a duration like 10s (got ${values.timeout})`)
+  }
+  const token = process.env.VERDICT_BUNDLE_TOKEN
+  try {
+    const result = await publishBundle({
+      bundle: positionals[0]!,
+      servers: values.nats.split(',').map((s) => s.trim()).filter((s) => s !== ''),
+      bucket: values.bucket,
+      replicas,
+      ...(values.name === undefined ? {} : { name: values.name }),
+      ...(values.entrypoint === undefined ? {} : { entrypoint: values.entrypoint.replace(/^\/+|\/+$/g, '') }),
+      ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      ...(values['token-file'] === undefined ? {} : { tokenFile: values['token-file'] }),
+      ...(values.creds === undefined ? {} : { credsFile: values.creds }),
+      ...(token === undefined || token === '' || values['token-file'] !== undefined ? {} : { token: token.trim() }),
+    })
+    print(
+      [
+        `published ${result.bucket}/${result.name}`,
+        `revision ${result.revision}`,
+        `digest ${result.digest}`,
+        `size ${result.size}`,
+        `object_revision ${result.objectRevision}`,
+        `url ${result.url}`,
+        '',
+      ].join('\n'),
+    )
+    return 0
+  } catch (err) {
+    process.stderr.write(`verdict publish: ${errorMessage(err)}\n`)
+    return 1
+  }
+}
+
 async function evalCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
@@ -419,6 +509,8 @@ export async function main(argv: string[]): Promise<number> {
         return await evalCommand(rest)
       case 'test':
         return await testCommand(rest)
+      case 'publish':
+        return await publish(rest)
       case 'audit':
         return await audit(rest)
       case '--version':

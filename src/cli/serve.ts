@@ -1,15 +1,15 @@
 /**
- * `verdict serve`: the sidecar. Composes config, bundle, engine, token verifier, audit sink, the
- * gRPC server, the AuthZEN HTTP listener (when configured) and the operations HTTP listener
- * (metrics, health), and shuts them down in order on SIGTERM/SIGINT.
+ * `verdict serve`: the sidecar. Composes config, bundle source, engine, token verifier, audit
+ * sink, the gRPC server, the AuthZEN HTTP listener (when configured) and the operations HTTP
+ * listener (metrics, health), and shuts them down in order on SIGTERM/SIGINT.
  *
  * @module
  */
 
 import { createAuditSink, encodeDecisionEvent } from '../audit/index.js'
 import type { AuditSink, MaskOptions } from '../audit/index.js'
-import { loadBundle } from '../bundle/index.js'
-import type { BundleSignature } from '../bundle/index.js'
+import { BundleCache, BundleUpdater, createBundleSource, readBundleInput } from '../bundle/index.js'
+import type { Bundle, BundleInput, BundleSignature } from '../bundle/index.js'
 import type { ServeConfig } from '../config/index.js'
 import { createHostBuiltins, PolicyEngine } from '../engine/index.js'
 import {
@@ -47,8 +47,9 @@ export interface Sidecar {
   /** This process's metrics now: what `/metrics` renders, and what a worker sends its primary. */
   snapshot(): MetricsSnapshot
   /**
-   * Loads the bundle again and swaps it in; on failure the last good policy keeps serving.
-   * Resolves with whether the new bundle was activated.
+   * Checks the bundle source now (SIGHUP): a file is loaded again, a URL or object fetched if it
+   * changed. A new bundle is swapped in; on failure the last good policy keeps serving. Resolves
+   * with whether a new bundle was activated.
    */
   reload(): Promise<boolean>
   /** Drains calls, flushes audit, releases resources. Idempotent. */
@@ -79,14 +80,30 @@ export async function listenHttp(
   }
 }
 
+/** What loading a bundle into an engine takes from the configuration. */
+export type PolicyLoadConfig = Pick<ServeConfig, 'bundle' | 'entrypoint' | 'bundleMaxBytes' | 'bundleVerification'>
+
 /**
- * Loads the bundle at `config.bundle` into an engine, verifying its signature first when
- * `config.bundleVerification` is set.
+ * Reads a bundle for serving: the one call through which a bundle from any source (and the one
+ * `verdict publish` checks) is read. Whatever must hold before a bundle may serve is checked
+ * here, before any engine is built: its signature first, when `config.bundleVerification` is set.
+ */
+export function readPolicyBundle(input: BundleInput, config: PolicyLoadConfig): Promise<Bundle> {
+  return readBundleInput(input, {
+    maxBundleBytes: config.bundleMaxBytes,
+    ...(config.bundleVerification === undefined ? {} : { verification: config.bundleVerification }),
+  })
+}
+
+/**
+ * Loads a bundle into an engine: `input` as a source fetched it, by default the file or directory
+ * at `config.bundle`.
  */
 export async function loadPolicy(
-  config: ServeConfig,
+  config: PolicyLoadConfig,
+  input: BundleInput = { kind: 'path', path: config.bundle },
 ): Promise<{ engine: PolicyEngine; revision: string; signature?: BundleSignature }> {
-  const bundle = await loadBundle(config.bundle, { verification: config.bundleVerification })
+  const bundle = await readPolicyBundle(input, config)
   const entrypoint = config.entrypoint ?? bundle.manifest.wasm[0]?.entrypoint
   const resolver = bundle.manifest.wasm.find((w) => w.entrypoint === entrypoint)
   const wasm = resolver
@@ -224,45 +241,48 @@ export async function startSidecar(config: ServeConfig, logger: Logger = createL
     throw err
   }
 
-  const reload = async (): Promise<boolean> => {
-    try {
-      const active = await loadPolicy(config)
-      policy.set(active)
-      metrics.policyLoad(true)
-      logger.info('bundle loaded', {
-        bundle: config.bundle,
-        revision: active.revision,
-        entrypoint: active.engine.entrypoint,
-        ...(active.signature && { signature: { algorithm: active.signature.algorithm, keyId: active.signature.keyId } }),
-      })
-      return true
-    } catch (err) {
-      metrics.policyLoad(false)
-      logger.error('bundle rejected', {
-        bundle: config.bundle,
-        error: err,
-        serving: policy.current?.revision ?? null,
-      })
-      return false
-    }
-  }
+  // The source's bundles are loaded and swapped in here; the updater decides when (and caches).
+  const updater = new BundleUpdater({
+    source: createBundleSource(config.bundleSource, logger),
+    ...(config.bundleCache === undefined ? {} : { cache: new BundleCache(config.bundleCache) }),
+    logger,
+    activate: async (input) => {
+      try {
+        const active = await loadPolicy(config, input)
+        policy.set(active)
+        metrics.policyLoad(true)
+        return {
+          revision: active.revision,
+          details: {
+            entrypoint: active.engine.entrypoint,
+            ...(active.signature && { signature: { algorithm: active.signature.algorithm, keyId: active.signature.keyId } }),
+          },
+        }
+      } catch (err) {
+        metrics.policyLoad(false)
+        throw err
+      }
+    },
+  })
   if (config.bundleVerification === undefined) {
     logger.warn('bundle signatures are not verified: no verification key is configured (--verification-key)', {
       bundle: config.bundle,
     })
   }
-  // Fail closed until the bundle loads: health stays NOT_SERVING and checks answer NO_POLICY.
-  await reload()
+  // Fail closed until a bundle loads (from the source, or the cached last good one): health stays
+  // NOT_SERVING and checks answer NO_POLICY. A remote source keeps trying in the background.
+  await updater.start()
 
   return {
     address: server.address,
     httpAddress: http?.address,
     authzenAddress: authzen?.address,
     snapshot,
-    reload,
+    reload: () => updater.refresh(),
     stop() {
       stopping ??= (async () => {
         health.setAll(ServingStatus.NOT_SERVING)
+        await updater.stop()
         // /readyz answers 503 from here on (snapshot sees `stopping`) until the drain is done.
         await Promise.all([server.stop(config.shutdownGraceMs), authzen?.stop(config.shutdownGraceMs)])
         await http?.stop()

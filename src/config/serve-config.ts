@@ -11,9 +11,18 @@ import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import type { AuditOptions } from '../audit/index.js'
-import type { ExtAuthzOptions, GrpcTransport, LogLevel } from '../server/index.js'
 import { BundleError, createVerificationKey, isHmacAlgorithm, isSigningAlgorithm, SIGNING_ALGORITHMS } from '../bundle/index.js'
-import type { VerifyBundleOptions } from '../bundle/index.js'
+import {
+  DEFAULT_MAX_BUNDLE_BYTES,
+  defaultBundleSourceOptions,
+  MAX_BUNDLE_POLL_MS,
+  MAX_BUNDLE_TIMEOUT_MS,
+  MIN_BUNDLE_POLL_MS,
+  MIN_BUNDLE_TIMEOUT_MS,
+  validateBundleSourceOptions,
+} from '../bundle/index.js'
+import type { BundleSourceOptions, VerifyBundleOptions } from '../bundle/index.js'
+import type { ExtAuthzOptions, GrpcTransport, LogLevel } from '../server/index.js'
 import {
   DEFAULT_HTTP_ADDRESS,
   defaultExtAuthzOptions,
@@ -43,8 +52,23 @@ export const VERIFICATION_SECRET_ENV = 'VERDICT_VERIFICATION_SECRET'
 
 /** Everything `verdict serve` needs, typed per module. */
 export interface ServeConfig {
-  /** Bundle file (`.tar.gz`) or directory. Example: `./trades.tar.gz`. */
+  /**
+   * Bundle location: a file (`.tar.gz`) or directory, an http(s) URL, or
+   * `nats://host:port/<bucket>/<object>`. Example: `./trades.tar.gz`.
+   */
   bundle: string
+  /**
+   * Where bundles come from and how they are fetched: `bundle` parsed, with the `bundle_source.*`
+   * settings. Example: `{ kind: 'http', url: 'https://bundles.example.com/trades.tar.gz', pollIntervalMs: 30000, ... }`.
+   */
+  bundleSource: BundleSourceOptions
+  /** Largest bundle accepted, in bytes: the download, and the archive uncompressed. Example: `67108864`. */
+  bundleMaxBytes: number
+  /**
+   * Directory keeping the last good bundle of a remote source, served at start when the source is
+   * unreachable; undefined for a file bundle, or when set to `off`. Example: `/var/lib/verdict/bundles`.
+   */
+  bundleCache?: string
   /** Entrypoint to evaluate; default the manifest's first wasm entrypoint. Example: `trades/decision`. */
   entrypoint?: string
   /** gRPC listen address. Example: `127.0.0.1:50051`. */
@@ -113,6 +137,13 @@ export interface ConfigSources {
 
 function invalid(key: string, why: string): never {
   throw new PdpError('ERR_CONFIG_INVALID', `${key}: ${why}`)
+}
+
+/** `1500` → `1.5s`, `86400000` → `24h`: how limits read in error messages. */
+function formatMs(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`
+  return ms >= 1000 ? `${ms / 1000}s` : `${ms}ms`
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -214,6 +245,12 @@ interface Setting {
 
 const SETTINGS = {
   bundle: { flag: 'bundle', env: 'VERDICT_BUNDLE', file: 'bundle' },
+  bundlePoll: { flag: 'bundle-poll', env: 'VERDICT_BUNDLE_POLL', file: 'bundle_source.poll' },
+  bundleTimeout: { flag: 'bundle-timeout', env: 'VERDICT_BUNDLE_TIMEOUT', file: 'bundle_source.timeout' },
+  bundleMaxBytes: { flag: 'bundle-max-bytes', env: 'VERDICT_BUNDLE_MAX_BYTES', file: 'bundle_source.max_bytes' },
+  bundleCache: { flag: 'bundle-cache', env: 'VERDICT_BUNDLE_CACHE', file: 'bundle_source.cache_dir' },
+  bundleTokenFile: { flag: 'bundle-token-file', env: 'VERDICT_BUNDLE_TOKEN_FILE', file: 'bundle_source.token_file' },
+  bundleCreds: { flag: 'bundle-creds', env: 'VERDICT_BUNDLE_CREDS', file: 'bundle_source.creds' },
   entrypoint: { flag: 'entrypoint', env: 'VERDICT_ENTRYPOINT', file: 'entrypoint' },
   grpc: { flag: 'grpc', env: 'VERDICT_GRPC', file: 'grpc' },
   grpcTransport: { flag: 'grpc-transport', env: 'VERDICT_GRPC_TRANSPORT', file: 'grpc_transport' },
@@ -290,6 +327,12 @@ export function loadServeConfig(sources: ConfigSources): ServeConfig {
     if (value === undefined || value === null) return fallback
     const ms = typeof value === 'string' || typeof value === 'number' ? parseDuration(value) : undefined
     if (ms === undefined) invalid(key, `must be a duration like '30s' (got ${JSON.stringify(value)})`)
+    return ms
+  }
+  /** A duration from `min` to `max` ms. */
+  const bounded = (s: Setting, fallback: number, min: number, max: number): number => {
+    const ms = duration(s, fallback)
+    if (ms < min || ms > max) invalid(raw(s).key, `must be from ${formatMs(min)} to ${formatMs(max)} (got ${formatMs(ms)})`)
     return ms
   }
   const list = (s: Setting): string[] | undefined => {
@@ -451,9 +494,49 @@ export function loadServeConfig(sources: ConfigSources): ServeConfig {
     }
   }
 
+  const bundle = str(SETTINGS.bundle, true)!
+  const bundleMaxBytes = int(SETTINGS.bundleMaxBytes, DEFAULT_MAX_BUNDLE_BYTES)
+
+  /**
+   * The bundle source: `bundle` parsed (path, http(s) URL, nats URL) with `bundle_source.*`. The
+   * token itself is read only from VERDICT_BUNDLE_TOKEN (never a flag, which `ps` shows, nor
+   * the file, which gets copied around); `bundle_source.token_file` names a file holding it.
+   */
+  const bundleSource = (service: string): BundleSourceOptions => {
+    const node = get(file, 'bundle_source')
+    if (node !== undefined && node !== null) {
+      if (!isObject(node)) invalid('bundle_source', 'must be a mapping')
+      const known = new Set(['poll', 'timeout', 'max_bytes', 'cache_dir', 'token_file', 'creds'])
+      for (const k of Object.keys(node)) {
+        if (k === 'token') invalid('bundle_source.token', 'is not read from files; use token_file or VERDICT_BUNDLE_TOKEN')
+        if (!known.has(k)) invalid(`bundle_source.${k}`, 'is not a known setting')
+      }
+    }
+    const source = defaultBundleSourceOptions(bundle)
+    if (source.kind === 'file') return source
+    const token = sources.env.VERDICT_BUNDLE_TOKEN
+    const tokenFile = str(SETTINGS.bundleTokenFile, false)
+    source.timeoutMs = bounded(SETTINGS.bundleTimeout, source.timeoutMs, MIN_BUNDLE_TIMEOUT_MS, MAX_BUNDLE_TIMEOUT_MS)
+    source.maxBytes = bundleMaxBytes
+    if (token !== undefined && token !== '') source.token = token.trim()
+    if (tokenFile !== undefined) source.tokenFile = tokenFile
+    if (source.kind === 'http') {
+      source.pollIntervalMs = bounded(SETTINGS.bundlePoll, source.pollIntervalMs, MIN_BUNDLE_POLL_MS, MAX_BUNDLE_POLL_MS)
+      // Failures back off up to the poll interval: never checked less often than when healthy.
+      source.backoffMaxMs = Math.max(source.pollIntervalMs, source.backoffMinMs)
+    } else {
+      const creds = str(SETTINGS.bundleCreds, false)
+      if (creds !== undefined) source.credsFile = creds
+      source.name = `verdict-bundles-${service}`
+    }
+    return validateBundleSourceOptions(source)
+  }
+
   const limitDefaults = defaultLimitsOptions()
   const config: ServeConfig = {
-    bundle: str(SETTINGS.bundle, true)!,
+    bundle,
+    bundleSource: { kind: 'file', path: bundle },
+    bundleMaxBytes,
     grpc: str(SETTINGS.grpc, false) ?? DEFAULT_GRPC_ADDRESS,
     grpcTransport: grpcTransport as GrpcTransport,
     service: str(SETTINGS.service, false) ?? DEFAULT_SERVICE,
@@ -491,6 +574,12 @@ export function loadServeConfig(sources: ConfigSources): ServeConfig {
   }
   const verification = bundleVerification()
   if (verification !== undefined) config.bundleVerification = verification
+  config.bundleSource = bundleSource(config.service)
+  if (config.bundleSource.kind !== 'file') {
+    // Beside the audit spool's default: per service, so two sidecars on a host keep their own.
+    const cache = str(SETTINGS.bundleCache, false) ?? join(tmpdir(), `verdict-bundle-cache-${config.service}`)
+    if (cache !== 'off') config.bundleCache = cache
+  }
   const entrypoint = str(SETTINGS.entrypoint, false)
   if (entrypoint !== undefined) config.entrypoint = entrypoint.replace(/^\/+|\/+$/g, '')
   const nats = str(SETTINGS.nats, false)

@@ -75,6 +75,76 @@ describe('loadServeConfig', () => {
   })
 })
 
+describe('loadServeConfig: bundle sources', () => {
+  const tokenRequired = { jwks: 'jwks.json', issuer: 'https://iss', audience: 'api' }
+  const load = (flags: Record<string, string>, env: Record<string, string> = {}) =>
+    loadServeConfig({ flags: { ...tokenRequired, ...flags }, env })
+  const configError = (text: string) => expect.objectContaining({ code: 'ERR_CONFIG_INVALID', message: expect.stringContaining(text) })
+
+  it('keeps a path a file source, without a cache', () => {
+    const config = load({ bundle: 'trades.tar.gz', 'bundle-poll': '5s' })
+    expect(config.bundleSource).toEqual({ kind: 'file', path: 'trades.tar.gz' })
+    expect(config.bundleCache).toBeUndefined()
+    expect(config.bundleMaxBytes).toBe(512 * 1024 * 1024)
+  })
+
+  it('reads an http(s) source with its settings from flags, env and file, and the token only from env', async () => {
+    const path = join(dir, 'sources.yaml')
+    await writeFile(
+      path,
+      ['service: trades-api', 'bundle_source:', '  poll: 2m', '  timeout: 5s', '  max_bytes: 1048576', '  token_file: /run/secrets/t'].join('\n'),
+    )
+    const config = load(
+      { config: path, bundle: 'https://bundles.example.com/trades.tar.gz', 'bundle-timeout': '8s' },
+      { VERDICT_BUNDLE_POLL: '45s', VERDICT_BUNDLE_TOKEN: '' },
+    )
+    expect(config.bundleSource).toMatchObject({
+      kind: 'http',
+      url: 'https://bundles.example.com/trades.tar.gz',
+      pollIntervalMs: 45_000,
+      timeoutMs: 8000,
+      maxBytes: 1_048_576,
+      backoffMaxMs: 45_000,
+      tokenFile: '/run/secrets/t',
+    })
+    expect(config.bundleMaxBytes).toBe(1_048_576)
+    // Beside the audit spool's default, per service.
+    expect(config.bundleCache).toBe(join(tmpdir(), 'verdict-bundle-cache-trades-api'))
+
+    const withToken = load({ bundle: 'https://h/b.tar.gz', 'bundle-cache': 'off' }, { VERDICT_BUNDLE_TOKEN: ' t0ken \n' })
+    expect(withToken.bundleSource).toMatchObject({ token: 't0ken' })
+    expect(withToken.bundleCache).toBeUndefined()
+  })
+
+  it('reads a nats source with a creds file and its own client name', () => {
+    const config = load({ bundle: 'nats://10.1.2.3:4222/verdict-bundles/trades.tar.gz', service: 'trades-api', 'bundle-creds': '/run/nats.creds', 'bundle-cache': '/var/lib/verdict' })
+    expect(config.bundleSource).toMatchObject({
+      kind: 'nats',
+      server: 'nats://10.1.2.3:4222',
+      bucket: 'verdict-bundles',
+      object: 'trades.tar.gz',
+      credsFile: '/run/nats.creds',
+      name: 'verdict-bundles-trades-api',
+    })
+    expect(config.bundleCache).toBe('/var/lib/verdict')
+  })
+
+  it('names the flag, env var or key of a bad bundle setting', async () => {
+    const https = { bundle: 'https://h/b.tar.gz' }
+    expect(() => load({ ...https, 'bundle-poll': '100ms' })).toThrow(configError('--bundle-poll: must be from 1s to 24h (got 100ms)'))
+    expect(() => load(https, { VERDICT_BUNDLE_TIMEOUT: '1h' })).toThrow(configError('VERDICT_BUNDLE_TIMEOUT: must be from 100ms to 10m'))
+    expect(() => load({ ...https, 'bundle-max-bytes': 'lots' })).toThrow(configError('--bundle-max-bytes'))
+    expect(() => load({ bundle: 'http://bundles.example.com/b.tar.gz', 'bundle-token-file': '/t' })).toThrow(configError('only sent over https'))
+    expect(() => load({ ...https, 'bundle-token-file': '/t' }, { VERDICT_BUNDLE_TOKEN: 'x' })).toThrow(configError('not both'))
+    expect(() => load({ bundle: 'gopher://h/b' })).toThrow(configError('bundle: the scheme gopher:// is not supported'))
+    const path = join(dir, 'token-in-file.yaml')
+    await writeFile(path, 'bundle_source:\n  token: abc\n')
+    expect(() => load({ ...https, config: path })).toThrow(configError('bundle_source.token: is not read from files'))
+    await writeFile(path, 'bundle_source:\n  pol: 5s\n')
+    expect(() => load({ ...https, config: path })).toThrow(configError('bundle_source.pol: is not a known setting'))
+  })
+})
+
 describe('parseDuration', () => {
   it('parses units and bare milliseconds', () => {
     expect(parseDuration('30s')).toBe(30_000)
