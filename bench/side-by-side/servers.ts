@@ -205,6 +205,8 @@ export async function startVerdict(o: VerdictServerOptions): Promise<ServerProce
     ...(o.nodeArgs ?? []),
     'bin/verdict.js',
     'serve',
+    // The bench builds its bundle unsigned; verification costs only at load, not per Check.
+    '--insecure-skip-bundle-verification',
     '--bundle',
     o.bundle,
     '--jwks',

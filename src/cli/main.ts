@@ -93,8 +93,9 @@ Options (each also as VERDICT_<NAME> env var or a key in the config file; flags 
                             token goes in subject.properties.access_token; subject.id must be
                             its subject
 
-Bundle signatures (OPA's .signatures.json). Without a key they are not checked (a warning says
-so); with one, an unsigned or badly signed bundle is rejected. The key is read once, at start.
+Bundle signatures (OPA's .signatures.json) are verified by default: serve needs a key, and an
+unsigned or badly signed bundle is rejected (the last good one keeps serving). The key is read
+once, at start.
   --verification-key <file> PEM public key or certificate, or a JWKS file; with an HS* algorithm,
                             a file holding the HMAC secret (or the secret itself in the env var
                             VERDICT_VERIFICATION_SECRET; never on the command line)
@@ -103,6 +104,8 @@ so); with one, an unsigned or badly signed bundle is rejected. The key is read o
                             HS512 (default: from the key, RSA RS256, EC P-256 ES256, ...; HS256
                             for VERDICT_VERIFICATION_SECRET)
   --scope <scope>           scope the bundle must be signed for (default: none)
+  --insecure-skip-bundle-verification
+                            serve bundles without checking signatures (development only)
 
 Signals: SIGTERM/SIGINT drain calls, flush audit and exit 0; SIGHUP reloads the bundle file,
 or checks an http(s)/nats source now (with --workers, the primary passes each signal on to
@@ -174,6 +177,8 @@ async function serve(args: string[]): Promise<number> {
   for (const flag of SERVE_FLAGS) options[flag] = { type: 'string' }
   // Repeatable: `--required-scope trades --required-scope reports` (config reads a list).
   options['required-scope'] = { type: 'string', multiple: true }
+  // A switch: present means true (`=false` is not a thing for an opt-out).
+  options['insecure-skip-bundle-verification'] = { type: 'boolean' }
   const { values } = parseArgs({ args, options, allowPositionals: false, strict: true })
   if (values.help === true) {
     print(HELP.serve)
@@ -183,6 +188,7 @@ async function serve(args: string[]): Promise<number> {
   for (const [k, v] of Object.entries(values)) {
     if (typeof v === 'string') flags[k] = v
     else if (Array.isArray(v)) flags[k] = v.join(',')
+    else if (v === true && k !== 'help') flags[k] = 'true'
   }
   const config = loadServeConfig({ flags, env: process.env })
   if (config.workers > 1 && cluster.isPrimary) {

@@ -265,7 +265,7 @@ export async function startSidecar(config: ServeConfig, logger: Logger = createL
     },
   })
   if (config.bundleVerification === undefined) {
-    logger.warn('bundle signatures are not verified: no verification key is configured (--verification-key)', {
+    logger.warn('bundle signatures are not verified (--insecure-skip-bundle-verification): any bundle at the source will serve', {
       bundle: config.bundle,
     })
   }

@@ -281,6 +281,11 @@ const SETTINGS = {
   http: { flag: 'http', env: 'VERDICT_HTTP', file: 'http' },
   authzen: { flag: 'authzen', env: 'VERDICT_AUTHZEN', file: 'authzen' },
   verificationKey: { flag: 'verification-key', env: 'VERDICT_VERIFICATION_KEY', file: 'bundle_verification.key' },
+  skipVerification: {
+    flag: 'insecure-skip-bundle-verification',
+    env: 'VERDICT_INSECURE_SKIP_BUNDLE_VERIFICATION',
+    file: 'insecure.skip_bundle_verification',
+  },
   verificationKeyId: { flag: 'verification-key-id', env: 'VERDICT_VERIFICATION_KEY_ID', file: 'bundle_verification.key_id' },
   verificationAlg: { flag: 'verification-alg', env: 'VERDICT_VERIFICATION_ALG', file: 'bundle_verification.algorithm' },
   verificationScope: { flag: 'scope', env: 'VERDICT_VERIFICATION_SCOPE', file: 'bundle_verification.scope' },
@@ -458,6 +463,23 @@ export function loadServeConfig(sources: ConfigSources): ServeConfig {
     const scope = str(SETTINGS.verificationScope, false)
     const alg = str(SETTINGS.verificationAlg, false)
     const others = [SETTINGS.verificationKeyId, SETTINGS.verificationAlg, SETTINGS.verificationScope]
+    // Verified by default: serving unverified bundles takes an explicit, loudly named opt-out.
+    const skip = raw(SETTINGS.skipVerification)
+    if (skip.value !== undefined && skip.value !== null && ![true, false, 'true', 'false'].includes(skip.value as never)) {
+      invalid(skip.key, 'must be true or false')
+    }
+    const skipping = skip.value === true || skip.value === 'true'
+    if (skipping && (keyFile !== undefined || hasSecret)) {
+      invalid(skip.key, 'contradicts the configured verification key: give one or the other')
+    }
+    if (keyFile === undefined && !hasSecret && !skipping) {
+      invalid(
+        SETTINGS.verificationKey.file,
+        `is required: bundles must be signed (verdict build --signing-key) and are verified by default. ` +
+          `Give the public key with --verification-key <file> (or the HMAC secret in ${VERIFICATION_SECRET_ENV}), ` +
+          `or serve unverified bundles with --insecure-skip-bundle-verification`,
+      )
+    }
     if (keyFile === undefined && !hasSecret) {
       for (const s of others) {
         const { value, key } = raw(s)

@@ -59,6 +59,7 @@ describe('serve --http', () => {
     const bundle = join(dir, 'active.tar.gz')
     const config = loadServeConfig({
       flags: {
+        'insecure-skip-bundle-verification': 'true',
         bundle,
         jwks: join(dir, 'jwks.json'),
         issuer: issuer.issuer,
@@ -146,7 +147,7 @@ describe('serve --http', () => {
   })
 
   it('reads --http from flags and env, and turns it off', () => {
-    const base = { bundle: 'b', jwks: 'j', issuer: 'i', audience: 'a' }
+    const base = { 'insecure-skip-bundle-verification': 'true', bundle: 'b', jwks: 'j', issuer: 'i', audience: 'a' }
     expect(loadServeConfig({ flags: base, env: {} }).http).toEqual({ address: '127.0.0.1:9464', isDefault: true })
     expect(loadServeConfig({ flags: { ...base, http: '0.0.0.0:9100' }, env: {} }).http).toEqual({ address: '0.0.0.0:9100', isDefault: false })
     expect(loadServeConfig({ flags: base, env: { VERDICT_HTTP: 'off' } }).http).toBeUndefined()
@@ -156,7 +157,7 @@ describe('serve --http', () => {
   it('reads http from the config file, below env and flags', async () => {
     const file = join(dir, 'verdict.yaml')
     await writeFile(file, 'http: "[::1]:9100"\n')
-    const base = { bundle: 'b', jwks: 'j', issuer: 'i', audience: 'a', config: file }
+    const base = { 'insecure-skip-bundle-verification': 'true', bundle: 'b', jwks: 'j', issuer: 'i', audience: 'a', config: file }
     expect(loadServeConfig({ flags: base, env: {} }).http).toEqual({ address: '[::1]:9100', isDefault: false })
     expect(loadServeConfig({ flags: base, env: { VERDICT_HTTP: '127.0.0.1:9200' } }).http?.address).toBe('127.0.0.1:9200')
     expect(loadServeConfig({ flags: { ...base, http: 'off' }, env: { VERDICT_HTTP: '127.0.0.1:9200' } }).http).toBeUndefined()
@@ -164,6 +165,7 @@ describe('serve --http', () => {
 
   it('fails the start when a configured address is taken, and skips a taken default', async () => {
     const base = {
+      'insecure-skip-bundle-verification': 'true',
       bundle: join(dir, 'good.tar.gz'),
       jwks: join(dir, 'jwks.json'),
       issuer: issuer.issuer,

@@ -44,6 +44,7 @@ afterAll(async () => {
 })
 
 const flags = (extra: Record<string, string>) => ({
+  'insecure-skip-bundle-verification': 'true',
   bundle: join(dir, 'trades.tar.gz'),
   jwks: join(dir, 'jwks.json'),
   issuer: issuer.issuer,
@@ -153,7 +154,7 @@ describe('serve --workers 2 --authzen', () => {
     const child = spawn(
       process.execPath,
       [
-        bin, 'serve',
+        bin, 'serve', '--insecure-skip-bundle-verification',
         '--bundle', join(dir, 'trades.tar.gz'),
         '--jwks', join(dir, 'jwks.json'),
         '--issuer', issuer.issuer,

@@ -150,10 +150,16 @@ describe('startSidecar with a verification key', () => {
 })
 
 describe('startSidecar without a verification key', () => {
-  it('warns once that signatures are not verified, and loads signed and unsigned bundles', async () => {
+  it('refuses to start unless verification is skipped explicitly', () => {
+    expect(() => sidecarConfig(join(dir, 'nokey.tar.gz'), {})).toThrow(
+      expect.objectContaining({ code: 'ERR_CONFIG_INVALID', message: expect.stringMatching(/^bundle_verification\.key: is required: bundles must be signed/) }),
+    )
+  })
+
+  it('with --insecure-skip-bundle-verification: warns once, and loads signed and unsigned bundles', async () => {
     const active = join(dir, 'nokey.tar.gz')
     await install(await bundle('signed-nokey.tar.gz', 's1', keys, 'trades'), active)
-    const { sidecar, logs } = await start(active)
+    const { sidecar, logs } = await start(active, { 'insecure-skip-bundle-verification': 'true' })
     const warnings = logs().filter((l) => l.level === 'warn' && String(l.msg).includes('bundle signatures are not verified'))
     expect(warnings).toHaveLength(1)
     expect(warnings[0]).toMatchObject({ bundle: active })

@@ -51,6 +51,7 @@ afterAll(async () => {
 async function serve(bundle: string, flags: Record<string, string>, env: Record<string, string> = {}) {
   const config = loadServeConfig({
     flags: {
+      'insecure-skip-bundle-verification': 'true',
       bundle,
       jwks: join(dir, 'jwks.json'),
       issuer: issuer.issuer,

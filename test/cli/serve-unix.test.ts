@@ -33,6 +33,7 @@ describe('serve on a unix socket', () => {
     const socket = `unix://${join(dir, 'verdict.sock')}`
     const config = loadServeConfig({
       flags: {
+        'insecure-skip-bundle-verification': 'true',
         bundle: join(dir, 'b.tar.gz'),
         jwks: join(dir, 'jwks.json'),
         issuer: issuer.issuer,
@@ -60,7 +61,7 @@ describe('serve on a unix socket', () => {
   it('rejects an address that is neither host:port nor unix:', () => {
     expect(() =>
       loadServeConfig({
-        flags: { bundle: 'b', jwks: 'j', issuer: 'i', audience: 'a', grpc: 'localhost' },
+        flags: { 'insecure-skip-bundle-verification': 'true', bundle: 'b', jwks: 'j', issuer: 'i', audience: 'a', grpc: 'localhost' },
         env: {},
       }),
     ).toThrow(/grpc.*must be host:port or unix/)

@@ -34,6 +34,7 @@ describe('startSidecar', () => {
     const bundle = join(dir, 'active.tar.gz')
     const config = loadServeConfig({
       flags: {
+        'insecure-skip-bundle-verification': 'true',
         bundle,
         jwks: join(dir, 'jwks.json'),
         issuer: issuer.issuer,

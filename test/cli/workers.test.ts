@@ -47,6 +47,7 @@ function serve(extra: string[]): Serve {
     [
       bin,
       'serve',
+      '--insecure-skip-bundle-verification',
       '--bundle', join(dir, 'b.tar.gz'),
       '--jwks', join(dir, 'jwks.json'),
       '--issuer', issuer.issuer,
@@ -317,7 +318,7 @@ describe('serve --workers', () => {
   }, 60_000)
 
   it('accepts auto and rejects a bad count', () => {
-    const base = { bundle: 'b', jwks: 'j', issuer: 'i', audience: 'a' }
+    const base = { 'insecure-skip-bundle-verification': 'true', bundle: 'b', jwks: 'j', issuer: 'i', audience: 'a' }
     expect(loadServeConfig({ flags: base, env: {} }).workers).toBe(1)
     expect(loadServeConfig({ flags: { ...base, workers: '3' }, env: {} }).workers).toBe(3)
     expect(loadServeConfig({ flags: base, env: { VERDICT_WORKERS: 'auto' } }).workers).toBeGreaterThanOrEqual(1)

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadServeConfig } from '../../src/config/index.js'
 
-const required = { bundle: 'b.tar.gz', jwks: 'jwks.json', issuer: 'https://iss', audience: 'api' }
+const required = { 'insecure-skip-bundle-verification': 'true', bundle: 'b.tar.gz', jwks: 'jwks.json', issuer: 'https://iss', audience: 'api' }
 let dir: string
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'verdict-authzen-config-'))

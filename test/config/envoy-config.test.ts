@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadServeConfig } from '../../src/config/index.js'
 
-const required = { bundle: 'b.tar.gz', jwks: 'jwks.json', issuer: 'https://iss', audience: 'api' }
+const required = { 'insecure-skip-bundle-verification': 'true', bundle: 'b.tar.gz', jwks: 'jwks.json', issuer: 'https://iss', audience: 'api' }
 let dir: string
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'verdict-envoy-config-'))
@@ -40,7 +40,7 @@ describe('loadServeConfig: envoy', () => {
 
   it('accepts the envoy section of the example config file', () => {
     const example = join(import.meta.dirname, '..', '..', 'verdict.example.yaml')
-    const { envoy } = loadServeConfig({ flags: { config: example }, env: {} })
+    const { envoy } = loadServeConfig({ flags: { 'insecure-skip-bundle-verification': 'true', config: example }, env: {} })
     expect(envoy).toMatchObject({ enabled: true, pathPrefix: '/api/v1', actions: { GET: 'read', DELETE: 'delete' } })
   })
 

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadServeConfig, parseDuration } from '../../src/config/index.js'
 
-const required = { bundle: 'b.tar.gz', jwks: 'jwks.json', issuer: 'https://iss', audience: 'api' }
+const required = { 'insecure-skip-bundle-verification': 'true', bundle: 'b.tar.gz', jwks: 'jwks.json', issuer: 'https://iss', audience: 'api' }
 let dir: string
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'verdict-config-'))
@@ -44,7 +44,7 @@ describe('loadServeConfig', () => {
       ].join('\n'),
     )
     const config = loadServeConfig({
-      flags: { config: path, issuer: 'https://flag-iss' },
+      flags: { 'insecure-skip-bundle-verification': 'true', config: path, issuer: 'https://flag-iss' },
       env: { VERDICT_ISSUER: 'https://env-iss', VERDICT_GRPC: '127.0.0.1:9000' },
     })
     expect(config.bundle).toBe('from-file.tar.gz')
@@ -68,7 +68,7 @@ describe('loadServeConfig', () => {
     expect(bad({ 'grpc-transport': 'nghttp2' })).toThrow(/grpc_transport: must be one of verdict, grpc-js/)
     expect(bad({ 'max-batch-items': '-1' })).toThrow(/--max-batch-items/)
     expect(bad({ 'shutdown-grace': 'soon' })).toThrow(/--shutdown-grace/)
-    expect(() => loadServeConfig({ flags: { jwks: 'j', issuer: 'i', audience: 'a' }, env: {} })).toThrow(/bundle: is required/)
+    expect(() => loadServeConfig({ flags: { 'insecure-skip-bundle-verification': 'true', jwks: 'j', issuer: 'i', audience: 'a' }, env: {} })).toThrow(/bundle: is required/)
     expect(() => loadServeConfig({ flags: { ...required, config: join(dir, 'missing.yaml') }, env: {} })).toThrow(
       expect.objectContaining({ code: 'ERR_CONFIG_INVALID' }),
     )
@@ -76,7 +76,7 @@ describe('loadServeConfig', () => {
 })
 
 describe('loadServeConfig: bundle sources', () => {
-  const tokenRequired = { jwks: 'jwks.json', issuer: 'https://iss', audience: 'api' }
+  const tokenRequired = { 'insecure-skip-bundle-verification': 'true', jwks: 'jwks.json', issuer: 'https://iss', audience: 'api' }
   const load = (flags: Record<string, string>, env: Record<string, string> = {}) =>
     loadServeConfig({ flags: { ...tokenRequired, ...flags }, env })
   const configError = (text: string) => expect.objectContaining({ code: 'ERR_CONFIG_INVALID', message: expect.stringContaining(text) })

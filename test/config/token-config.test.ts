@@ -15,7 +15,7 @@ afterAll(async () => {
 async function fromYaml(lines: string[], env: Record<string, string> = {}) {
   const path = join(dir, `c-${Math.random().toString(36).slice(2)}.yaml`)
   await writeFile(path, ['bundle: b.tar.gz', ...lines, ''].join('\n'))
-  return loadServeConfig({ flags: { config: path }, env })
+  return loadServeConfig({ flags: { 'insecure-skip-bundle-verification': 'true', config: path }, env })
 }
 
 const errorOf = async (p: Promise<unknown>) => {
@@ -72,18 +72,19 @@ describe('loadServeConfig token settings', () => {
   it('takes issuers as JSON and required scopes from the environment, flags first', () => {
     const issuers = JSON.stringify([{ issuer: 'https://env', jwks: { url: 'http://127.0.0.1:1/jwks' }, audiences: ['api'] }])
     const config = loadServeConfig({
-      flags: { bundle: 'b', 'required-scope': 'trades,reports' },
+      flags: { 'insecure-skip-bundle-verification': 'true', bundle: 'b', 'required-scope': 'trades,reports' },
       env: { VERDICT_ISSUERS: issuers, VERDICT_REQUIRED_SCOPES: 'ignored' },
     })
     expect(config.token.issuers[0]).toMatchObject({ issuer: 'https://env', jwks: { url: 'http://127.0.0.1:1/jwks' } })
     expect(config.token.requiredScopes).toEqual(['trades', 'reports'])
-    const fromEnv = loadServeConfig({ flags: { bundle: 'b' }, env: { VERDICT_ISSUERS: issuers, VERDICT_REQUIRED_SCOPES: 'trades' } })
+    const fromEnv = loadServeConfig({ flags: { 'insecure-skip-bundle-verification': 'true', bundle: 'b' }, env: { VERDICT_ISSUERS: issuers, VERDICT_REQUIRED_SCOPES: 'trades' } })
     expect(fromEnv.token.requiredScopes).toEqual(['trades'])
   })
 
   it('passes typ, skew, max age and the size limit through the single-issuer flags', () => {
     const config = loadServeConfig({
       flags: {
+        'insecure-skip-bundle-verification': 'true',
         bundle: 'b', jwks: 'k.json', issuer: 'https://i', audience: 'a',
         'token-typ': 'at+jwt,jwt', algorithms: 'ES256', 'clock-skew': '2s', 'max-token-age': '15m', 'max-token-bytes': '4096',
       },
@@ -96,7 +97,7 @@ describe('loadServeConfig token settings', () => {
 
   it('accepts the example config file', () => {
     const example = join(import.meta.dirname, '..', '..', 'verdict.example.yaml')
-    const config = loadServeConfig({ flags: { config: example }, env: {} })
+    const config = loadServeConfig({ flags: { 'insecure-skip-bundle-verification': 'true', config: example }, env: {} })
     expect(config.token.issuers.map((i) => i.issuer)).toEqual([
       'https://idp.corp.example.com',
       'https://login.partner.example.com',
@@ -121,7 +122,7 @@ describe('loadServeConfig token settings', () => {
       expect(err.code, lines.join('\n')).toBe('ERR_CONFIG_INVALID')
       expect(err.message, lines.join('\n')).toMatch(message)
     }
-    const env = await errorOf(Promise.resolve().then(() => loadServeConfig({ flags: { bundle: 'b' }, env: { VERDICT_ISSUERS: '[oops' } })))
+    const env = await errorOf(Promise.resolve().then(() => loadServeConfig({ flags: { 'insecure-skip-bundle-verification': 'true', bundle: 'b' }, env: { VERDICT_ISSUERS: '[oops' } })))
     expect(env.message).toMatch(/^VERDICT_ISSUERS: /)
   })
 })

@@ -22,8 +22,22 @@ afterAll(async () => {
 })
 
 describe('loadServeConfig: bundle verification', () => {
-  it('verifies nothing without a key', () => {
-    expect(loadServeConfig({ flags: required, env: {} }).bundleVerification).toBeUndefined()
+  it('requires a key, unless verification is skipped explicitly (flag, env or insecure.skip_bundle_verification)', async () => {
+    expect(() => loadServeConfig({ flags: required, env: {} })).toThrow(
+      invalid(/^bundle_verification\.key: is required: .*--verification-key <file>.*--insecure-skip-bundle-verification/),
+    )
+    expect(loadServeConfig({ flags: { ...required, 'insecure-skip-bundle-verification': 'true' }, env: {} }).bundleVerification).toBeUndefined()
+    expect(loadServeConfig({ flags: required, env: { VERDICT_INSECURE_SKIP_BUNDLE_VERIFICATION: 'true' } }).bundleVerification).toBeUndefined()
+    const path = join(dir, 'insecure.yaml')
+    await writeFile(path, ['insecure:', '  skip_bundle_verification: true'].join('\n'))
+    expect(loadServeConfig({ flags: { ...required, config: path }, env: {} }).bundleVerification).toBeUndefined()
+    // Both a key and the opt-out is a contradiction, and the opt-out takes true or false only.
+    expect(() => loadServeConfig({ flags: { ...required, 'verification-key': rsa.pub, 'insecure-skip-bundle-verification': 'true' }, env: {} })).toThrow(
+      invalid(/^--insecure-skip-bundle-verification: contradicts the configured verification key/),
+    )
+    expect(() => loadServeConfig({ flags: required, env: { VERDICT_INSECURE_SKIP_BUNDLE_VERIFICATION: 'yes' } })).toThrow(
+      invalid(/^VERDICT_INSECURE_SKIP_BUNDLE_VERIFICATION: must be true or false/),
+    )
   })
 
   it('reads the key file of --verification-key once, with key id and scope', () => {
@@ -93,10 +107,11 @@ describe('loadServeConfig: bundle verification', () => {
   })
 
   it('refuses key id, algorithm or scope without a key', () => {
-    expect(() => loadServeConfig({ flags: { ...required, scope: 'trades' }, env: {} })).toThrow(
+    const skipping = { ...required, 'insecure-skip-bundle-verification': 'true' }
+    expect(() => loadServeConfig({ flags: { ...skipping, scope: 'trades' }, env: {} })).toThrow(
       invalid(/^--scope: needs a bundle verification key/),
     )
-    expect(() => loadServeConfig({ flags: required, env: { VERDICT_VERIFICATION_KEY_ID: 'k' } })).toThrow(
+    expect(() => loadServeConfig({ flags: skipping, env: { VERDICT_VERIFICATION_KEY_ID: 'k' } })).toThrow(
       invalid(/^VERDICT_VERIFICATION_KEY_ID: needs a bundle verification key/),
     )
   })

@@ -107,7 +107,7 @@ beforeAll(async () => {
     ].join('\n'),
   )
 
-  sidecar = spawn(process.execPath, [bin, 'serve', '--config', config], {
+  sidecar = spawn(process.execPath, [bin, 'serve', '--insecure-skip-bundle-verification', '--config', config], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'pipe'],
   })

@@ -1,5 +1,6 @@
 /**
- * End to end: the real CLI builds the trades bundle, the real sidecar process serves it over
+ * End to end: the real CLI builds and signs the trades bundle, the real sidecar process verifies
+ * its signature and serves it over
  * gRPC with a JWKS holding an RSA and an EC key, the SDK asks every allow and deny path, and the
  * audit events are read back from a real nats-server's JetStream stream by decision id.
  */
@@ -22,6 +23,7 @@ import {
   HealthCheckResponseSchema,
 } from '../../src/gen/grpc/health/v1/health_pb.js'
 import { startNatsServer } from '../helpers/nats-server.js'
+import { createTestSigningKeys, writeTestKeyFiles } from '../helpers/signing-keys.js'
 import type { NatsServerHandle } from '../helpers/nats-server.js'
 import { createTestIssuer, writeJwks } from '../helpers/tokens.js'
 import type { TestIssuer } from '../helpers/tokens.js'
@@ -96,7 +98,8 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'verdict-e2e-'))
   nats = await startNatsServer()
   const bundle = join(dir, 'trades.tar.gz')
-  await promisify(execFile)(process.execPath, [bin, 'build', 'policies/trades', '-o', bundle], { cwd: root })
+  const signing = await writeTestKeyFiles(dir, createTestSigningKeys('ES256'))
+  await promisify(execFile)(process.execPath, [bin, 'build', 'policies/trades', '-o', bundle, '--signing-key', signing.key], { cwd: root })
 
   rsa = await createTestIssuer({ alg: 'RS256', issuer: ISSUER, audience: AUDIENCE })
   ec = await createTestIssuer({ alg: 'ES256', issuer: ISSUER, audience: AUDIENCE })
@@ -108,6 +111,7 @@ beforeAll(async () => {
     [
       bin, 'serve',
       '--bundle', bundle,
+      '--verification-key', signing.pub,
       '--jwks', jwks,
       '--issuer', ISSUER,
       '--audience', AUDIENCE,
