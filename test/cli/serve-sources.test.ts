@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createClient } from '../../sdk/src/index.js'
+import { createSigningKey } from '../../src/bundle/index.js'
 import { publishBundle, startSidecar } from '../../src/cli/index.js'
 import type { Sidecar } from '../../src/cli/index.js'
 import { loadServeConfig } from '../../src/config/index.js'
@@ -17,6 +18,7 @@ import { startBundleServer } from '../helpers/bundle-server.js'
 import type { BundleServer } from '../helpers/bundle-server.js'
 import { collectingLogger, tradesBundle } from '../helpers/bundles.js'
 import { startNatsServer } from '../helpers/nats-server.js'
+import { createTestSigningKeys, writeTestKeyFiles } from '../helpers/signing-keys.js'
 import type { NatsServerHandle } from '../helpers/nats-server.js'
 import { createTestIssuer, writeJwks } from '../helpers/tokens.js'
 import type { TestIssuer } from '../helpers/tokens.js'
@@ -143,6 +145,48 @@ describe('serve --bundle https://…', () => {
       expect(server.requests.map((r) => r.ifNoneMatch)).toEqual([undefined, '"r1"', '"r2"'])
     } finally {
       s.close()
+    }
+  })
+})
+
+describe('serve --bundle https://… --verification-key', () => {
+  it('serves only downloads signed with the key, keeping the last good one, and verifies the cache again at restart', async () => {
+    const good = createTestSigningKeys('ES256')
+    const other = createTestSigningKeys('ES256', 'test-other')
+    const files = await writeTestKeyFiles(dir, good)
+    const signed = (revision: string, keys = good) =>
+      tradesBundle(revision, [], { key: createSigningKey(new TextEncoder().encode(keys.privatePem)), keyId: keys.kid })
+    const cache = join(dir, 'signed-cache')
+    server = await startBundleServer()
+    server.serve(await tradesBundle('unsigned'), '"u"')
+    const flags = { 'bundle-poll': '1h', 'bundle-cache': cache, 'insecure-skip-bundle-verification': 'false', 'verification-key': files.pub }
+    const s = await serve(server.url(), flags)
+    try {
+      // Unsigned: rejected, so nothing serves.
+      expect((await s.check()).code).toBe('NO_POLICY')
+      expect(s.lines.find((l) => l.msg === 'bundle rejected')).toMatchObject({ error: { code: 'ERR_BUNDLE_SIGNATURE_MISSING' } })
+      server.serve(await signed('s1'), '"s1"')
+      expect(await s.sidecar.reload()).toBe(true)
+      expect(await s.check()).toMatchObject({ allow: true, policyRevision: 's1' })
+      // Signed with another key: rejected, s1 keeps serving.
+      server.serve(await signed('evil', other), '"evil"')
+      expect(await s.sidecar.reload()).toBe(false)
+      expect(await s.check()).toMatchObject({ allow: true, policyRevision: 's1' })
+    } finally {
+      s.close()
+    }
+    await s.sidecar.stop()
+    running.splice(running.indexOf(s.sidecar), 1)
+    await server.close()
+
+    // The cached s1 is re-verified at restart: with another key configured it does not serve.
+    const otherFiles = await writeTestKeyFiles(dir, other)
+    const restarted = await serve(server.url(), { ...flags, 'verification-key': otherFiles.pub })
+    try {
+      expect((await restarted.check()).code).toBe('NO_POLICY')
+      expect(restarted.lines.find((l) => l.msg === 'cached bundle rejected')).toMatchObject({ error: { code: 'ERR_BUNDLE_SIGNATURE' } })
+    } finally {
+      restarted.close()
     }
   })
 })

@@ -9,8 +9,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { buildBundle } from '../../src/cli/index.js'
-import { readBundleArchive, writeBundleArchive } from '../../src/bundle/index.js'
-import type { BundleFile } from '../../src/bundle/index.js'
+import { readBundleArchive, SIGNATURES_FILE, signBundleFiles, writeBundleArchive } from '../../src/bundle/index.js'
+import type { BundleFile, SignBundleOptions } from '../../src/bundle/index.js'
 import { createLogger } from '../../src/server/index.js'
 import type { Logger } from '../../src/server/index.js'
 
@@ -30,9 +30,10 @@ async function compileTrades(): Promise<Map<string, Uint8Array>> {
 
 /**
  * The trades bundle as `.tar.gz` bytes with manifest revision `revision`. `extra` files are
- * added as they are (e.g. padding for size limits: names the loader ignores).
+ * added as they are (e.g. padding for size limits: names the loader ignores). With `signing`, every
+ * file is signed into `.signatures.json`.
  */
-export async function tradesBundle(revision: string, extra: BundleFile[] = []): Promise<Uint8Array> {
+export async function tradesBundle(revision: string, extra: BundleFile[] = [], signing?: SignBundleOptions): Promise<Uint8Array> {
   compiled ??= compileTrades()
   const files = await compiled
   const out: BundleFile[] = []
@@ -43,7 +44,9 @@ export async function tradesBundle(revision: string, extra: BundleFile[] = []): 
       out.push({ name, data: JSON.stringify({ ...manifest, revision }) })
     }
   }
-  return writeBundleArchive([...out, ...extra])
+  const all = [...out, ...extra]
+  if (signing !== undefined) all.push({ name: SIGNATURES_FILE, data: await signBundleFiles(all, signing) })
+  return writeBundleArchive(all)
 }
 
 /** One parsed JSON log line. */
