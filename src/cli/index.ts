@@ -5,16 +5,9 @@
  */
 
 export { main } from './main.js'
-export {
-  AUDIT_HELP,
-  AUDIT_TAIL_FORMATS,
-  AUDIT_TAIL_HELP,
-  auditFilter,
-  formatAuditText,
-  parseAuditTailArgs,
-  parseSince,
-  tailAudit,
-} from './audit-tail.js'
+export { AUDIT_HELP, auditFilter, parseSince } from './audit-stream.js'
+export type { AuditFilterOptions } from './audit-stream.js'
+export { AUDIT_TAIL_FORMATS, AUDIT_TAIL_HELP, formatAuditText, parseAuditTailArgs, tailAudit } from './audit-tail.js'
 export type { AuditTailFormat, AuditTailOptions, AuditTailOutput, AuditTailResult } from './audit-tail.js'
 export { buildBundle, bundleRoots, defaultEntrypoints, dumpIr, readPolicySources } from './build.js'
 export type { BuildOptions, PolicySources } from './build.js'
