@@ -22,9 +22,11 @@ import { PdpError } from '../util/errors.js'
 export const AUDIT_HELP = `Usage: verdict audit <subcommand> [options]
 
 Subcommands:
-  tail     print audit events from the JetStream audit stream
+  tail       print audit events from the JetStream audit stream
+  aggregate  count a time window's audit events by service, code, subject, ...: deny rates,
+             latency percentiles, per-interval series and deny spikes
 
-Run verdict audit tail --help for its options.
+Run verdict audit tail --help or verdict audit aggregate --help for their options.
 `
 
 /** The help lines of the flags every audit command takes (connection and filters). */

@@ -1,5 +1,5 @@
 /**
- * The `verdict` command line: `serve`, `build`, `eval`, `test`, `audit tail`. The only composition root: the one place
+ * The `verdict` command line: `serve`, `build`, `eval`, `test`, `audit tail`, `audit aggregate`. The only composition root: the one place
  * where compiler, bundle, engine, token, audit and server meet.
  *
  * @module
@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util'
 import { loadServeConfig, SERVE_FLAGS } from '../config/index.js'
 import type { ServeConfig } from '../config/index.js'
 import { createLogger } from '../server/index.js'
+import { AUDIT_AGGREGATE_HELP, aggregateAudit, formatAggregateText, parseAuditAggregateArgs } from './audit-aggregate.js'
 import { AUDIT_HELP } from './audit-stream.js'
 import { AUDIT_TAIL_HELP, parseAuditTailArgs, tailAudit } from './audit-tail.js'
 import { buildBundle, dumpIr } from './build.js'
@@ -28,6 +29,7 @@ Commands:
   eval     evaluate a query against a policy directory or bundle
   test     run Rego unit tests (rules named test_*)
   audit    read the audit stream: verdict audit tail --nats <url> [--service s] [--deny] [-f]
+           or count it: verdict audit aggregate --nats <url> [--since 1h] [--by service,code]
 
 Options:
   --help       show help (also: verdict <command> --help)
@@ -224,6 +226,7 @@ async function audit(args: string[]): Promise<number> {
     print(AUDIT_HELP)
     return 0
   }
+  if (sub === 'aggregate') return auditAggregate(rest)
   if (sub !== 'tail') return fail(`unknown audit subcommand ${sub}\n${AUDIT_HELP}`)
   const parsed = parseAuditTailArgs(rest, process.stdout.isTTY === true)
   if (parsed.help) {
@@ -262,6 +265,18 @@ async function audit(args: string[]): Promise<number> {
     process.off('SIGTERM', onSignal)
     process.stdout.off('error', onStdoutError)
   }
+}
+
+/** `verdict audit aggregate`: reads a window of the audit stream and prints its counts. */
+async function auditAggregate(args: string[]): Promise<number> {
+  const parsed = parseAuditAggregateArgs(args, process.stdout.isTTY === true)
+  if (parsed.help) {
+    print(AUDIT_AGGREGATE_HELP)
+    return 0
+  }
+  const report = await aggregateAudit(parsed.options, { warn: (text) => process.stderr.write(`verdict: ${text}\n`) })
+  print(parsed.format === 'text' ? formatAggregateText(report) : `${JSON.stringify(report)}\n`)
+  return 0
 }
 
 async function evalCommand(args: string[]): Promise<number> {

@@ -45,7 +45,8 @@ describe('AuditAggregator', () => {
     expect(s.totals.latency_us).toEqual({ p50: 9, p99: 900, max: 900 })
     expect(s.groups_total).toBe(3)
     expect(s.others).toBeUndefined()
-    expect(s.series).toBeUndefined()
+    expect(s.buckets).toBeUndefined()
+    expect(s.totals.series).toBeUndefined()
   })
 
   it('takes each key from the event', () => {
