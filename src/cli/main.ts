@@ -53,6 +53,11 @@ Options (each also as VERDICT_<NAME> env var or a key in the config file; flags 
   --shutdown-grace <dur>    time to drain on SIGTERM, e.g. 5s
   --audit-spool <dir>       disk spool for audit events while NATS is unreachable
   --audit-stream <name>     JetStream stream for audit events (default VERDICT_AUDIT)
+  --audit-mask <pointer>    JSON pointer into the policy input to mask in audit events, e.g.
+                            /context/ip or /resource/properties/ssn; repeatable or comma-separated
+  --audit-safe-claims <c,d> token claims audit keeps unmasked (default iss,sub,aud,exp,iat,nbf,
+                            jti,client_id,azp,scope,scp; the others are masked)
+  --audit-keep-token-claims <true|false>  keep every token claim in audit events (default false)
   --required-scope <scope>  scope every token must carry, repeatable (else INSUFFICIENT_SCOPE)
   --token-typ <typ>         expected JWT typ header (default at+jwt)
   --algorithms <a,b>        accepted signature algorithms (default RS256,ES256,... asymmetric only)
@@ -118,6 +123,7 @@ async function serve(args: string[]): Promise<number> {
   for (const flag of SERVE_FLAGS) options[flag] = { type: 'string' }
   // Repeatable: `--required-scope trades --required-scope reports` (config reads a list).
   options['required-scope'] = { type: 'string', multiple: true }
+  options['audit-mask'] = { type: 'string', multiple: true }
   const { values } = parseArgs({ args, options, allowPositionals: false, strict: true })
   if (values.help === true) {
     print(HELP.serve)
