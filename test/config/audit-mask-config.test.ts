@@ -74,6 +74,15 @@ describe('loadServeConfig: audit.mask', () => {
     expect(load({ 'audit-safe-claims': '' }, {})).toMatchObject({ safeClaims: [] })
   })
 
+  it('accepts the audit.mask section of the example config file', () => {
+    const example = join(import.meta.dirname, '..', '..', 'verdict.example.yaml')
+    expect(loadServeConfig({ flags: { config: example }, env: {} }).audit.mask).toEqual({
+      paths: ['/context/ip', '/resource/properties/ssn'],
+      safeClaims: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id', 'scope'],
+      keepTokenClaims: false,
+    })
+  })
+
   it('rejects a path that is not a JSON pointer into the input, naming the key and the path', async () => {
     const path = await file('bad-pointer.yaml', ['audit:', '  mask:', '    paths: [/context/ip, context/user_agent]'])
     expect(error({ config: path })).toMatchObject({
