@@ -55,7 +55,9 @@ Counts the sidecars' audit events of a time window from JetStream, per group: ev
 deny rate and decision latency (p50, p99, from latency_us), largest groups first, with totals.
 ${AUDIT_FILTER_HELP}  --since <duration|time>     window start: 1h, 30m, or RFC 3339 (default 1h)
   --until <duration|time>     window end, exclusive (default now)
-  --by <key,key>              group by (default service); keys: ${Object.keys(AUDIT_GROUP_KEYS).join(', ')}
+  --by <key,key>              group by (default service); keys: service, allow (allow/deny),
+                              code, action, resource_type, subject, client_id, policy_revision,
+                              reason
   --top <n>                   list the n largest groups, sum the rest in one row (default
                               ${DEFAULT_AGGREGATE_TOP}; 0 lists all)
   --interval <duration>       also count per time bucket (1m, 5m, 1h; buckets start at round
@@ -71,8 +73,8 @@ ${AUDIT_FILTER_HELP}  --since <duration|time>     window start: 1h, 30m, or RFC 
   --format <json|text>        text: aligned tables; json: one document on one line
                               (default json when stdout is not a terminal, else text)
 
-The window is on each event's timestamp (decision time), grouping with reason counts an event
-once under each of its reasons. The read starts 1m before --since on the stream's clock and ends
+The window is on each event's timestamp (decision time). Grouping by reason counts an event once
+under each of its reasons (the totals count it once). The read starts 1m before --since on the stream's clock and ends
 at the stream's end as found on arrival: events replayed from a sidecar's spool after an outage
 are stored late, so a window in the past still reads what came after it unless --lateness says
 how late events may be. Memory stays bounded: counters and a fixed latency histogram per group

@@ -15,7 +15,8 @@ import type { NatsConnection } from '@nats-io/transport-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createAuditSink, encodeDecisionEvent } from '../../src/audit/index.js'
 import type { AuditSink, DecisionRecord } from '../../src/audit/index.js'
-import { aggregateAudit, formatAggregateText, parseAuditAggregateArgs } from '../../src/cli/audit-aggregate.js'
+import { aggregateAudit, AUDIT_AGGREGATE_HELP, formatAggregateText, parseAuditAggregateArgs } from '../../src/cli/audit-aggregate.js'
+import { AUDIT_GROUP_KEYS } from '../../src/cli/audit-aggregator.js'
 import type { AuditAggregateOptions, AuditAggregateReport } from '../../src/cli/audit-aggregate.js'
 import { freePort } from '../helpers/net.js'
 import { startNatsServer } from '../helpers/nats-server.js'
@@ -323,6 +324,10 @@ describe('parseAuditAggregateArgs', () => {
     })
   })
 
+  it('names every group key in the help', () => {
+    for (const key of Object.keys(AUDIT_GROUP_KEYS)) expect(AUDIT_AGGREGATE_HELP).toMatch(new RegExp(`\\b${key}\\b`))
+  })
+
   it('rejects bad flags with a message', () => {
     const bad = (args: string[], re: RegExp) => expect(() => parse(args)).toThrow(re)
     bad(['--by', 'service,colour'], /--by: unknown key "colour"; keys: service, allow, code/)
@@ -367,11 +372,12 @@ describe('verdict audit aggregate', () => {
 
   it('exits 1 with a message and no stack trace on unreachable NATS, a missing stream or a bad flag', async () => {
     const url = `nats://127.0.0.1:${await freePort()}`
-    const [down, missing, bad, help] = await Promise.all([
+    const [down, missing, bad, help, auditHelp] = await Promise.all([
       cli(['audit', 'aggregate', '--nats', url]),
       cli(['audit', 'aggregate', '--nats', nats.url, '--stream', 'NOPE']),
       cli(['audit', 'aggregate', '--nats', nats.url, '--by', 'colour']),
       cli(['audit', 'aggregate', '--help']),
+      cli(['audit', '--help']),
     ])
     expect(down).toMatchObject({ code: 1, stdout: '' })
     expect(down.stderr).toMatch(new RegExp(`^verdict: cannot connect to NATS at ${url}`))
@@ -383,5 +389,6 @@ describe('verdict audit aggregate', () => {
     expect(help.code).toBe(0)
     expect(help.stdout).toMatch(/^Usage: verdict audit aggregate --nats <url>/)
     expect(help.stdout).toContain('--spike <k>')
+    expect(auditHelp).toMatchObject({ code: 0, stdout: expect.stringMatching(/\n  aggregate  count a time window/) })
   })
 })
