@@ -57,7 +57,8 @@ Options (each also as VERDICT_<NAME> env var or a key in the config file; flags 
                             /context/ip or /resource/properties/ssn; repeatable or comma-separated
   --audit-safe-claims <c,d> token claims audit keeps unmasked (default iss,sub,aud,exp,iat,nbf,
                             jti,client_id,azp,scope,scp; the others are masked)
-  --audit-keep-token-claims <true|false>  keep every token claim in audit events (default false)
+  --audit-keep-token-claims <true|false>
+                            keep every token claim in audit events (default false)
   --required-scope <scope>  scope every token must carry, repeatable (else INSUFFICIENT_SCOPE)
   --token-typ <typ>         expected JWT typ header (default at+jwt)
   --algorithms <a,b>        accepted signature algorithms (default RS256,ES256,... asymmetric only)
