@@ -23,5 +23,5 @@ export {
 export type { JetStreamAuditOptions } from './jetstream-sink.js'
 export { DiskSpool } from './spool.js'
 export type { DiskSpoolOptions } from './spool.js'
-export { createAuditSink } from './options.js'
-export type { AuditOptions } from './options.js'
+export { createAuditSink, MASK_OPTION_KEYS, validateMaskOptions } from './options.js'
+export type { AuditOptions, MaskOptionKeys } from './options.js'

@@ -6,15 +6,36 @@
 
 export { main } from './main.js'
 export {
-  AUDIT_HELP,
-  AUDIT_TAIL_FORMATS,
-  AUDIT_TAIL_HELP,
-  auditFilter,
-  formatAuditText,
-  parseAuditTailArgs,
-  parseSince,
-  tailAudit,
-} from './audit-tail.js'
+  AGGREGATE_CLOCK_SLACK_MS,
+  aggregateAudit,
+  AUDIT_AGGREGATE_FORMATS,
+  AUDIT_AGGREGATE_HELP,
+  DEFAULT_AGGREGATE_BY,
+  DEFAULT_AGGREGATE_TOP,
+  DEFAULT_AGGREGATE_WINDOW_MS,
+  formatAggregateText,
+  parseAuditAggregateArgs,
+} from './audit-aggregate.js'
+export type {
+  AuditAggregateFormat,
+  AuditAggregateOptions,
+  AuditAggregateOutput,
+  AuditAggregateReport,
+} from './audit-aggregate.js'
+export { AUDIT_GROUP_KEYS, AuditAggregator, DEFAULT_MAX_GROUPS, isAuditGroupKey, MAX_BUCKETS, MAX_SERIES_CELLS } from './audit-aggregator.js'
+export type {
+  AuditAggregatorOptions,
+  AuditCounts,
+  AuditGroup,
+  AuditGroupKey,
+  AuditLatency,
+  AuditSpike,
+  AuditSummary,
+  AuditSummaryOptions,
+} from './audit-aggregator.js'
+export { AUDIT_HELP, auditFilter, parseSince } from './audit-stream.js'
+export type { AuditFilterOptions } from './audit-stream.js'
+export { AUDIT_TAIL_FORMATS, AUDIT_TAIL_HELP, formatAuditText, parseAuditTailArgs, tailAudit } from './audit-tail.js'
 export type { AuditTailFormat, AuditTailOptions, AuditTailOutput, AuditTailResult } from './audit-tail.js'
 export { buildBundle, bundleRoots, defaultEntrypoints, dumpIr, readPolicySources } from './build.js'
 export type { BuildOptions, PolicySources } from './build.js'

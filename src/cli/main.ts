@@ -1,5 +1,5 @@
 /**
- * The `verdict` command line: `serve`, `build`, `sign`, `eval`, `test`, `publish`, `audit tail`. The only composition root: the one place
+ * The `verdict` command line: `serve`, `build`, `sign`, `eval`, `test`, `publish`, `audit tail`, `audit aggregate`. The only composition root: the one place
  * where compiler, bundle, engine, token, audit and server meet.
  *
  * @module
@@ -13,7 +13,9 @@ import type { SignBundleOptions } from '../bundle/index.js'
 import { loadServeConfig, parseDuration, SERVE_FLAGS } from '../config/index.js'
 import type { ServeConfig } from '../config/index.js'
 import { createLogger } from '../server/index.js'
-import { AUDIT_HELP, AUDIT_TAIL_HELP, parseAuditTailArgs, tailAudit } from './audit-tail.js'
+import { AUDIT_AGGREGATE_HELP, aggregateAudit, formatAggregateText, parseAuditAggregateArgs } from './audit-aggregate.js'
+import { AUDIT_HELP } from './audit-stream.js'
+import { AUDIT_TAIL_HELP, parseAuditTailArgs, tailAudit } from './audit-tail.js'
 import { buildBundle, dumpIr } from './build.js'
 import { evaluateQuery } from './eval.js'
 import { publishBundle } from './publish.js'
@@ -41,6 +43,7 @@ Commands:
   test     run Rego unit tests (rules named test_*)
   publish  put a bundle into a NATS object store, where sidecars watch for it
   audit    read the audit stream: verdict audit tail --nats <url> [--service s] [--deny] [-f]
+           or count it: verdict audit aggregate --nats <url> [--since 1h] [--by service,code]
 
 Options:
   --help       show help (also: verdict <command> --help)
@@ -75,6 +78,12 @@ Options (each also as VERDICT_<NAME> env var or a key in the config file; flags 
   --shutdown-grace <dur>    time to drain on SIGTERM, e.g. 5s
   --audit-spool <dir>       disk spool for audit events while NATS is unreachable
   --audit-stream <name>     JetStream stream for audit events (default VERDICT_AUDIT)
+  --audit-mask <pointer>    JSON pointer into the policy input to mask in audit events, e.g.
+                            /context/ip or /resource/properties/ssn; repeatable or comma-separated
+  --audit-safe-claims <c,d> token claims audit keeps unmasked (default iss,sub,aud,exp,iat,nbf,
+                            jti,client_id,azp,scope,scp; the others are masked)
+  --audit-keep-token-claims <true|false>
+                            keep every token claim in audit events (default false)
   --required-scope <scope>  scope every token must carry, repeatable (else INSUFFICIENT_SCOPE)
   --token-typ <typ>         expected JWT typ header (default at+jwt)
   --algorithms <a,b>        accepted signature algorithms (default RS256,ES256,... asymmetric only)
@@ -179,6 +188,7 @@ async function serve(args: string[]): Promise<number> {
   options['required-scope'] = { type: 'string', multiple: true }
   // A switch: present means true (`=false` is not a thing for an opt-out).
   options['insecure-skip-bundle-verification'] = { type: 'boolean' }
+  options['audit-mask'] = { type: 'string', multiple: true }
   const { values } = parseArgs({ args, options, allowPositionals: false, strict: true })
   if (values.help === true) {
     print(HELP.serve)
@@ -362,6 +372,7 @@ async function audit(args: string[]): Promise<number> {
     print(AUDIT_HELP)
     return 0
   }
+  if (sub === 'aggregate') return auditAggregate(rest)
   if (sub !== 'tail') return fail(`unknown audit subcommand ${sub}\n${AUDIT_HELP}`)
   const parsed = parseAuditTailArgs(rest, process.stdout.isTTY === true)
   if (parsed.help) {
@@ -461,6 +472,18 @@ async function publish(args: string[]): Promise<number> {
     process.stderr.write(`verdict publish: ${errorMessage(err)}\n`)
     return 1
   }
+}
+
+/** `verdict audit aggregate`: reads a window of the audit stream and prints its counts. */
+async function auditAggregate(args: string[]): Promise<number> {
+  const parsed = parseAuditAggregateArgs(args, process.stdout.isTTY === true)
+  if (parsed.help) {
+    print(AUDIT_AGGREGATE_HELP)
+    return 0
+  }
+  const report = await aggregateAudit(parsed.options, { warn: (text) => process.stderr.write(`verdict: ${text}\n`) })
+  print(parsed.format === 'text' ? formatAggregateText(report) : `${JSON.stringify(report)}\n`)
+  return 0
 }
 
 async function evalCommand(args: string[]): Promise<number> {

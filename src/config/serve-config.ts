@@ -10,7 +10,8 @@ import { readFileSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
-import type { AuditOptions } from '../audit/index.js'
+import { validateMaskOptions } from '../audit/index.js'
+import type { AuditOptions, MaskOptions } from '../audit/index.js'
 import { BundleError, createVerificationKey, isHmacAlgorithm, isSigningAlgorithm, SIGNING_ALGORITHMS } from '../bundle/index.js'
 import {
   DEFAULT_MAX_BUNDLE_BYTES,
@@ -258,6 +259,9 @@ const SETTINGS = {
   nats: { flag: 'nats', env: 'VERDICT_NATS', file: 'nats' },
   auditSpool: { flag: 'audit-spool', env: 'VERDICT_AUDIT_SPOOL', file: 'audit.spool_dir' },
   auditStream: { flag: 'audit-stream', env: 'VERDICT_AUDIT_STREAM', file: 'audit.stream' },
+  auditMask: { flag: 'audit-mask', env: 'VERDICT_AUDIT_MASK', file: 'audit.mask.paths' },
+  auditSafeClaims: { flag: 'audit-safe-claims', env: 'VERDICT_AUDIT_SAFE_CLAIMS', file: 'audit.mask.safe_claims' },
+  auditKeepTokenClaims: { flag: 'audit-keep-token-claims', env: 'VERDICT_AUDIT_KEEP_TOKEN_CLAIMS', file: 'audit.mask.keep_token_claims' },
   logLevel: { flag: 'log-level', env: 'VERDICT_LOG_LEVEL', file: 'log_level' },
   jwks: { flag: 'jwks', env: 'VERDICT_JWKS', file: 'token.jwks' },
   issuer: { flag: 'issuer', env: 'VERDICT_ISSUER', file: 'token.issuer' },
@@ -445,6 +449,34 @@ export function loadServeConfig(sources: ConfigSources): ServeConfig {
     return validateExtAuthzOptions(out)
   }
 
+  /**
+   * `audit.mask`: JSON pointers into the policy input to mask (a list in files, comma-separated
+   * in flags and env), the token claims kept as they are, and whether to keep them all. Undefined
+   * when none is set: the audit defaults (every claim but a safe list masked).
+   */
+  const auditMask = (): MaskOptions | undefined => {
+    const node = get(file, 'audit.mask')
+    if (node !== undefined && node !== null) {
+      const known = ['paths', 'safe_claims', 'keep_token_claims']
+      if (!isObject(node)) invalid('audit.mask', `must be a mapping with ${known.join(', ')}`)
+      for (const k of Object.keys(node)) {
+        if (!known.includes(k)) invalid(`audit.mask.${k}`, `is not a known setting (${known.join(', ')})`)
+      }
+    }
+    const paths = list(SETTINGS.auditMask)
+    const safeClaims = list(SETTINGS.auditSafeClaims)
+    const keep = raw(SETTINGS.auditKeepTokenClaims)
+    let keepTokenClaims: boolean | undefined
+    if (keep.value === true || keep.value === 'true') keepTokenClaims = true
+    else if (keep.value === false || keep.value === 'false') keepTokenClaims = false
+    else if (keep.value !== undefined && keep.value !== null) invalid(keep.key, 'must be true or false')
+    if (paths === undefined && safeClaims === undefined && keepTokenClaims === undefined) return undefined
+    return validateMaskOptions(
+      { ...optional('paths', paths), ...optional('safeClaims', safeClaims), ...optional('keepTokenClaims', keepTokenClaims) },
+      { paths: raw(SETTINGS.auditMask).key, safeClaims: raw(SETTINGS.auditSafeClaims).key, keepTokenClaims: keep.key },
+    )
+  }
+
   const grpcTransport = str(SETTINGS.grpcTransport, false) ?? 'verdict'
   if (!(GRPC_TRANSPORTS as readonly string[]).includes(grpcTransport)) {
     invalid(SETTINGS.grpcTransport.file, `must be one of ${GRPC_TRANSPORTS.join(', ')} (got ${grpcTransport})`)
@@ -617,5 +649,7 @@ export function loadServeConfig(sources: ConfigSources): ServeConfig {
       },
     }
   }
+  const mask = auditMask()
+  if (mask !== undefined) config.audit.mask = mask
   return config
 }
