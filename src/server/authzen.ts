@@ -29,7 +29,7 @@ import type { JsonObject, JsonValue } from '@bufbuild/protobuf'
 import type { Authorizer, CheckIn, CheckResult } from './authorizer.js'
 import { RequestError } from './authorizer.js'
 import { DECISION_CODE_NAMES } from './codes.js'
-import { parseHostPort } from './http-server.js'
+import { hostPort, listenOn, parseHostPort } from './listen.js'
 import type { Logger } from './logger.js'
 import type { AuthzenErrorStatus, SidecarMetrics } from './metrics.js'
 
@@ -591,18 +591,8 @@ export async function startAuthzenServer(options: AuthzenServerOptions): Promise
     socket.destroy()
   })
 
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error): void => reject(err)
-    server.once('error', onError)
-    server.listen(hp.port, hp.host, () => {
-      server.off('error', onError)
-      resolve()
-    })
-  })
-  server.on('error', (err) => logger.error('authzen listener failed', { error: err }))
-  const address = server.address()
-  const port = typeof address === 'object' && address !== null ? address.port : hp.port
-  bound = `${hp.host.includes(':') ? `[${hp.host}]` : hp.host}:${port}`
+  const port = await listenOn(server, hp, (err) => logger.error('authzen listener failed', { error: err }))
+  bound = hostPort(hp.host, port)
   let stopped: Promise<void> | undefined
   return {
     address: bound,

@@ -11,6 +11,7 @@
 import { createServer } from 'node:http'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
+import { hostPort, listenOn, parseHostPort } from './listen.js'
 import type { Logger } from './logger.js'
 import { METRICS_CONTENT_TYPE } from './metrics.js'
 
@@ -42,14 +43,6 @@ export interface HttpServerHandle {
   stop(): Promise<void>
 }
 
-/** Splits `host:port` (IPv6 hosts in brackets); undefined when it is not one. */
-export function parseHostPort(address: string): { host: string; port: number } | undefined {
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]+)):(\d{1,5})$/.exec(address)
-  if (m === null) return undefined
-  const port = Number(m[3])
-  if (port > 65535) return undefined
-  return { host: (m[1] ?? m[2])!, port }
-}
 
 function send(res: ServerResponse, status: number, type: string, body: string, head: boolean, extra?: Record<string, string>): void {
   res.writeHead(status, {
@@ -106,21 +99,10 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     socket.destroy()
   })
 
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error): void => reject(err)
-    server.once('error', onError)
-    server.listen(hp.port, hp.host, () => {
-      server.off('error', onError)
-      resolve()
-    })
-  })
-  server.on('error', (err) => logger.error('http listener failed', { error: err }))
-  const bound = server.address()
-  const port = typeof bound === 'object' && bound !== null ? bound.port : hp.port
-  const host = hp.host.includes(':') ? `[${hp.host}]` : hp.host
+  const port = await listenOn(server, hp, (err) => logger.error('http listener failed', { error: err }))
   let stopping: Promise<void> | undefined
   return {
-    address: `${host}:${port}`,
+    address: hostPort(hp.host, port),
     port,
     stop() {
       stopping ??= new Promise<void>((resolve) => {

@@ -7,6 +7,7 @@
 
 import { createServer } from 'node:net'
 import type { Server, Socket } from 'node:net'
+import { listenOn, parseHostPort } from '../listen.js'
 import { Connection } from './connection.js'
 import type { ConnectionOptions, Method } from './connection.js'
 
@@ -58,10 +59,9 @@ export function parseListenAddress(address: string): { path: string } | { host: 
     if (path === '') throw new Error(`no socket path in ${address}`)
     return { path }
   }
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]+)):(\d{1,5})$/.exec(address)
-  const port = m === null ? NaN : Number(m[3])
-  if (m === null || port > 65535) throw new Error(`address must be host:port or unix:path, got ${JSON.stringify(address)}`)
-  return { host: (m[1] ?? m[2])!, port }
+  const hp = parseHostPort(address)
+  if (hp === undefined) throw new Error(`address must be host:port or unix:path, got ${JSON.stringify(address)}`)
+  return hp
 }
 
 /**
@@ -92,16 +92,7 @@ export async function listenGrpc(options: GrpcListenOptions): Promise<GrpcListen
   const server: Server = createServer({ noDelay: true }, (socket: Socket) => {
     connections.add(new Connection(socket, connOptions, onClose))
   })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen('path' in where ? { path: where.path } : { host: where.host, port: where.port }, () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
-  server.on('error', (err) => options.onConnectionError('listener failed', { error: err.message }))
-  const bound = server.address()
-  const port = bound !== null && typeof bound === 'object' ? bound.port : 0
+  const port = await listenOn(server, where, (err) => options.onConnectionError('listener failed', { error: err.message }))
   const address = 'path' in where ? options.address : `${options.address.slice(0, options.address.lastIndexOf(':'))}:${port}`
 
   let stopped: Promise<void> | undefined
