@@ -8,7 +8,7 @@
 import cluster from 'node:cluster'
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { isSigningAlgorithm, loadSigningKey, SIGNING_ALGORITHMS } from '../bundle/index.js'
+import { isSigningAlgorithm, loadSigningKey, loadVerificationKey, SIGNING_ALGORITHMS } from '../bundle/index.js'
 import type { SignBundleOptions } from '../bundle/index.js'
 import { loadServeConfig, parseDuration, SERVE_FLAGS } from '../config/index.js'
 import type { ServeConfig } from '../config/index.js'
@@ -122,7 +122,8 @@ every worker). A bundle that does not load is rejected and the last good one kee
 `,
   publish: `Usage: verdict publish <bundle.tar.gz> --nats <url> --bucket <bucket> [--name <object>] [options]
 
-Loads the bundle as verdict serve would (a bundle that would be rejected is not published),
+Loads the bundle as verdict serve would, signature included (a bundle that would be rejected is
+not published),
 creates the JetStream object store bucket if it is missing, puts the bundle as one object and
 prints its revision and digest. Sidecars serving --bundle nats://<host:port>/<bucket>/<object>
 swap to it within moments.
@@ -134,6 +135,10 @@ swap to it within moments.
   --timeout <duration>       per-request timeout (default 10s)
   --token-file <file>        file holding a NATS auth token (or env VERDICT_BUNDLE_TOKEN)
   --creds <file>             NATS .creds file
+  --verification-key <file>  the sidecars' bundle verification key (PEM, JWKS or HMAC secret file),
+                             with --verification-key-id, --verification-alg, --scope as in serve
+  --insecure-skip-bundle-verification
+                             publish without checking the signature (for sidecars that skip it)
 `,
   build: `Usage: verdict build <dir> -o <bundle.tar.gz> [--entrypoint pkg/rule]... [--revision r] [--dump-ir]
                      [--signing-key <file> [--signing-alg RS256] [--key-id id] [--scope s]]
@@ -426,12 +431,22 @@ async function publish(args: string[]): Promise<number> {
       timeout: { type: 'string' },
       'token-file': { type: 'string' },
       creds: { type: 'string' },
+      'verification-key': { type: 'string' },
+      'verification-key-id': { type: 'string' },
+      'verification-alg': { type: 'string' },
+      scope: { type: 'string' },
+      'insecure-skip-bundle-verification': { type: 'boolean' },
       help: { type: 'boolean' },
     },
   })
   if (values.help === true) {
     print(HELP.publish)
     return 0
+  }
+  const alg = values['verification-alg']
+  if (alg !== undefined && !isSigningAlgorithm(alg)) return fail(`--verification-alg must be one of ${SIGNING_ALGORITHMS.join(', ')}`)
+  if (values['verification-key'] !== undefined && values['insecure-skip-bundle-verification'] === true) {
+    return fail('give --verification-key or --insecure-skip-bundle-verification, not both')
   }
   if (positionals.length !== 1) return fail('publish needs exactly one bundle\n' + HELP.publish)
   if (values.nats === undefined) return fail('publish needs --nats <url>')
@@ -444,7 +459,18 @@ async function publish(args: string[]): Promise<number> {
   }
   const token = process.env.VERDICT_BUNDLE_TOKEN
   try {
+    const keyFile = values['verification-key']
+    const verification =
+      keyFile === undefined
+        ? undefined
+        : {
+            key: await loadVerificationKey(keyFile, alg === undefined ? {} : { algorithm: alg }),
+            ...(values['verification-key-id'] === undefined ? {} : { keyId: values['verification-key-id'] }),
+            ...(values.scope === undefined ? {} : { scope: values.scope }),
+          }
     const result = await publishBundle({
+      ...(verification === undefined ? {} : { verification }),
+      skipVerification: values['insecure-skip-bundle-verification'] === true,
       bundle: positionals[0]!,
       servers: values.nats.split(',').map((s) => s.trim()).filter((s) => s !== ''),
       bucket: values.bucket,

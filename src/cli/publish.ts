@@ -1,7 +1,8 @@
 /**
  * `verdict publish`: puts a bundle into a NATS JetStream object store, where every sidecar
  * started with `--bundle nats://host:port/<bucket>/<object>` watches for it. The bundle is loaded
- * first, the way `verdict serve` loads it, so a bundle that would be rejected never goes out.
+ * first, the way `verdict serve` loads it (signature verified with the sidecars' key), so a bundle
+ * that would be rejected never goes out.
  *
  * @module
  */
@@ -12,6 +13,7 @@ import { jetstream } from '@nats-io/jetstream'
 import { Objm, StorageType } from '@nats-io/obj'
 import { connect } from '@nats-io/transport-node'
 import { DEFAULT_MAX_BUNDLE_BYTES, natsAuthOptions } from '../bundle/index.js'
+import type { VerifyBundleOptions } from '../bundle/index.js'
 import { loadPolicy } from './serve.js'
 
 /** Default per-request timeout of `verdict publish`. */
@@ -29,6 +31,13 @@ export interface PublishOptions {
   name?: string
   /** Entrypoint the sidecars evaluate, checked to load; default the manifest's first. */
   entrypoint?: string
+  /**
+   * The sidecars' verification key: the signature is checked before anything is published.
+   * Required unless `skipVerification` says the sidecars serve unverified bundles.
+   */
+  verification?: VerifyBundleOptions
+  /** Publish without checking the signature (for sidecars run with `--insecure-skip-bundle-verification`). */
+  skipVerification?: boolean
   /** Replicas of a bucket this creates. Default 1. */
   replicas?: number
   /** Per-request timeout in ms. Default {@link DEFAULT_PUBLISH_TIMEOUT_MS}. */
@@ -71,6 +80,11 @@ export async function publishBundle(options: PublishOptions): Promise<PublishRes
   if ((await stat(options.bundle)).isDirectory()) {
     throw new TypeError(`${options.bundle} is a directory; publish a .tar.gz (verdict build -o bundle.tar.gz)`)
   }
+  if (options.verification === undefined && options.skipVerification !== true) {
+    throw new TypeError(
+      'give the sidecars\' bundle verification key (--verification-key), so that a bundle they would reject is not published, or --insecure-skip-bundle-verification',
+    )
+  }
   const bytes = new Uint8Array(await readFile(options.bundle))
   const name = options.name ?? basename(options.bundle)
   if (name === '') throw new TypeError('the object name must not be empty')
@@ -80,6 +94,7 @@ export async function publishBundle(options: PublishOptions): Promise<PublishRes
       bundle: options.bundle,
       bundleMaxBytes: DEFAULT_MAX_BUNDLE_BYTES,
       ...(options.entrypoint === undefined ? {} : { entrypoint: options.entrypoint }),
+      ...(options.verification === undefined ? {} : { bundleVerification: options.verification }),
     },
     { kind: 'archive', bytes },
   )

@@ -11,11 +11,12 @@ import { jetstream } from '@nats-io/jetstream'
 import { Objm } from '@nats-io/obj'
 import { connect } from '@nats-io/transport-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { readBundleArchive } from '../../src/bundle/index.js'
+import { createSigningKey, readBundleArchive } from '../../src/bundle/index.js'
 import { publishBundle } from '../../src/cli/index.js'
 import { tradesBundle } from '../helpers/bundles.js'
 import { startNatsServer } from '../helpers/nats-server.js'
 import type { NatsServerHandle } from '../helpers/nats-server.js'
+import { createTestSigningKeys, writeTestKeyFiles } from '../helpers/signing-keys.js'
 
 const root = join(import.meta.dirname, '..', '..')
 const bin = join(root, 'bin', 'verdict.js')
@@ -27,9 +28,14 @@ const run = (args: string[], env: Record<string, string> = {}) =>
 
 let dir: string
 let nats: NatsServerHandle
+const keys = createTestSigningKeys('ES256')
+let keyFiles: { key: string; pub: string; jwks: string }
+const signing = () => ({ key: createSigningKey(new TextEncoder().encode(keys.privatePem)), keyId: keys.kid })
+const SKIP = '--insecure-skip-bundle-verification'
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'verdict-publish-'))
+  keyFiles = await writeTestKeyFiles(dir, keys)
   nats = await startNatsServer()
 })
 afterAll(async () => {
@@ -50,9 +56,9 @@ async function readObject(bucket: string, name: string) {
 describe('verdict publish', () => {
   it('creates the bucket, stores the bundle and prints its revision, digest and serve URL', async () => {
     const path = join(dir, 'trades.tar.gz')
-    const bytes = await tradesBundle('p1')
+    const bytes = await tradesBundle('p1', [], signing())
     await writeFile(path, bytes)
-    const result = await run(['publish', path, '--nats', nats.url, '--bucket', 'cli-bundles'])
+    const result = await run(['publish', path, '--nats', nats.url, '--bucket', 'cli-bundles', '--verification-key', keyFiles.pub])
     expect(result).toMatchObject({ code: 0, stderr: '' })
     const printed = Object.fromEntries(result.stdout.trim().split('\n').map((l) => l.split(/ (.*)/s).slice(0, 2)))
     const { info, bytes: stored } = await readObject('cli-bundles', 'trades.tar.gz')
@@ -72,9 +78,9 @@ describe('verdict publish', () => {
   it('publishes under --name into an existing bucket, a new version each time', async () => {
     const path = join(dir, 'named.tar.gz')
     await writeFile(path, await tradesBundle('n1'))
-    const a = await publishBundle({ bundle: path, servers: [nats.url], bucket: 'named', name: 'team/a.tar.gz' })
+    const a = await publishBundle({ bundle: path, servers: [nats.url], bucket: 'named', name: 'team/a.tar.gz', skipVerification: true })
     await writeFile(path, await tradesBundle('n2'))
-    const b = await publishBundle({ bundle: path, servers: [nats.url], bucket: 'named', name: 'team/a.tar.gz' })
+    const b = await publishBundle({ bundle: path, servers: [nats.url], bucket: 'named', name: 'team/a.tar.gz', skipVerification: true })
     expect(b.objectRevision).toBeGreaterThan(a.objectRevision)
     expect(b.digest).not.toBe(a.digest)
     expect(b.url).toBe(`${nats.url}/named/team/a.tar.gz`)
@@ -85,7 +91,7 @@ describe('verdict publish', () => {
   it('refuses a bundle that would not load, and stores nothing', async () => {
     const corrupt = join(dir, 'corrupt.tar.gz')
     await writeFile(corrupt, 'not a bundle')
-    const result = await run(['publish', corrupt, '--nats', nats.url, '--bucket', 'refused'])
+    const result = await run(['publish', corrupt, '--nats', nats.url, '--bucket', 'refused', SKIP])
     expect(result.code).toBe(1)
     expect(result.stderr).toBe('verdict publish: bundle is not a gzip archive\n')
     expect(result.stdout).toBe('')
@@ -93,9 +99,21 @@ describe('verdict publish', () => {
     // Loads as an archive, but the entrypoint the sidecars would use is not in it.
     const path = join(dir, 'wrong-entrypoint.tar.gz')
     await writeFile(path, await tradesBundle('w1'))
-    const wrong = await run(['publish', path, '--nats', nats.url, '--bucket', 'refused', '--entrypoint', 'trades/nope'])
+    const wrong = await run(['publish', path, '--nats', nats.url, '--bucket', 'refused', '--entrypoint', 'trades/nope', SKIP])
     expect(wrong.code).toBe(1)
     expect(wrong.stderr).toMatch(/^verdict publish: .*trades\/nope/)
+
+    // Unsigned, or signed with another key: the sidecars would reject it, so it is not published.
+    const unsigned = await run(['publish', path, '--nats', nats.url, '--bucket', 'refused', '--verification-key', keyFiles.pub])
+    expect(unsigned).toMatchObject({ code: 1, stderr: expect.stringMatching(/^verdict publish: .*\.signatures\.json/) })
+    const other = createTestSigningKeys('ES256', 'test-other')
+    const foreign = join(dir, 'foreign.tar.gz')
+    await writeFile(foreign, await tradesBundle('f1', [], { key: createSigningKey(new TextEncoder().encode(other.privatePem)), keyId: other.kid }))
+    const rejected = await run(['publish', foreign, '--nats', nats.url, '--bucket', 'refused', '--verification-key', keyFiles.pub])
+    expect(rejected).toMatchObject({ code: 1, stderr: expect.stringMatching(/^verdict publish: bundle signature does not verify/) })
+    // Neither a key nor the opt-out: nothing is checked, so nothing is published.
+    const neither = await run(['publish', path, '--nats', nats.url, '--bucket', 'refused'])
+    expect(neither).toMatchObject({ code: 1, stderr: expect.stringMatching(/--verification-key.*--insecure-skip-bundle-verification/) })
 
     const nc = await connect({ servers: nats.url })
     try {
