@@ -246,6 +246,7 @@ export async function startSidecar(config: ServeConfig, logger: Logger = createL
     source: createBundleSource(config.bundleSource, logger),
     ...(config.bundleCache === undefined ? {} : { cache: new BundleCache(config.bundleCache) }),
     logger,
+    onFetch: (ok) => metrics.bundleFetch(ok),
     activate: async (input) => {
       try {
         const active = await loadPolicy(config, input)

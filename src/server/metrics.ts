@@ -60,7 +60,11 @@ export interface MetricsSnapshot {
   authzenErrors: number[]
   tokenCache: { hits: number; misses: number }
   audit: { published: number; spooled: number; dropped: number; replayed: number; queued: number; spoolPending: number; spoolBytes: number }
-  policy: { revision: string | null; loadsOk: number; loadsRejected: number }
+  /**
+   * Bundle loads; and for a remote source (HTTP, NATS) its failed contacts and the time of the
+   * last good one (a bundle delivered or the active one confirmed), in Unix seconds, 0 if none.
+   */
+  policy: { revision: string | null; loadsOk: number; loadsRejected: number; fetchFailures: number; lastFetchSeconds: number }
   process: { residentBytes: number; cpuSeconds: number; heapUsedBytes: number }
   /** Serving: a bundle is loaded and the sidecar is not stopping. */
   ready: boolean
@@ -92,6 +96,8 @@ export class SidecarMetrics {
   readonly #authzenErrors = new Float64Array(AUTHZEN_ERROR_STATUSES.length)
   #loadsOk = 0
   #loadsRejected = 0
+  #fetchFailures = 0
+  #lastFetchSeconds = 0
 
   /** Counts one decision with its `verdict.v1.DecisionCode` number and duration in ms. */
   decision(code: number, latencyMs: number): void {
@@ -123,6 +129,12 @@ export class SidecarMetrics {
     else this.#loadsRejected++
   }
 
+  /** Counts one contact with a remote bundle source: good (delivered or confirmed) or failed. */
+  bundleFetch(ok: boolean): void {
+    if (ok) this.#lastFetchSeconds = Date.now() / 1000
+    else this.#fetchFailures++
+  }
+
   /** The counters now, with what the caller read at scrape time and this process's usage. */
   snapshot(sources: SnapshotSources): MetricsSnapshot {
     return {
@@ -133,7 +145,13 @@ export class SidecarMetrics {
       authzenErrors: Array.from(this.#authzenErrors),
       tokenCache: { hits: sources.tokenCache?.hits ?? 0, misses: sources.tokenCache?.misses ?? 0 },
       audit: { ...emptyAudit(), ...sources.audit },
-      policy: { revision: sources.revision, loadsOk: this.#loadsOk, loadsRejected: this.#loadsRejected },
+      policy: {
+        revision: sources.revision,
+        loadsOk: this.#loadsOk,
+        loadsRejected: this.#loadsRejected,
+        fetchFailures: this.#fetchFailures,
+        lastFetchSeconds: this.#lastFetchSeconds,
+      },
       process: processUsage(),
       ready: sources.ready,
     }
@@ -161,7 +179,7 @@ export function emptySnapshot(): MetricsSnapshot {
     authzenErrors: new Array<number>(AUTHZEN_ERROR_STATUSES.length).fill(0),
     tokenCache: { hits: 0, misses: 0 },
     audit: emptyAudit(),
-    policy: { revision: null, loadsOk: 0, loadsRejected: 0 },
+    policy: { revision: null, loadsOk: 0, loadsRejected: 0, fetchFailures: 0, lastFetchSeconds: 0 },
     process: { residentBytes: 0, cpuSeconds: 0, heapUsedBytes: 0 },
     ready: true,
   }
@@ -194,6 +212,10 @@ export function addSnapshot(into: MetricsSnapshot, from: MetricsSnapshot): Metri
   for (const k of Object.keys(into.audit) as (keyof MetricsSnapshot['audit'])[]) into.audit[k] += num(from.audit?.[k])
   into.policy.loadsOk += num(from.policy?.loadsOk)
   into.policy.loadsRejected += num(from.policy?.loadsRejected)
+  into.policy.fetchFailures += num(from.policy?.fetchFailures)
+  // The stalest process counts: each worker fetches on its own, and one stuck is what to see.
+  const last = num(from.policy?.lastFetchSeconds)
+  if (last > 0) into.policy.lastFetchSeconds = into.policy.lastFetchSeconds === 0 ? last : Math.min(into.policy.lastFetchSeconds, last)
   for (const k of Object.keys(into.process) as (keyof MetricsSnapshot['process'])[]) into.process[k] += num(from.process?.[k])
   into.ready &&= from.ready === true
   return into
@@ -305,6 +327,15 @@ export function renderMetrics(parts: readonly ScrapePart[], base?: MetricsSnapsh
   family('verdict_policy_loads_total', 'counter', 'Bundle loads, by result: ok (activated) or rejected (the last good bundle kept serving).')
   out.push(`verdict_policy_loads_total{result="ok"} ${value(sum.policy.loadsOk)}`)
   out.push(`verdict_policy_loads_total{result="rejected"} ${value(sum.policy.loadsRejected)}`)
+  single('verdict_bundle_fetch_failures_total', 'counter', 'Failed contacts with a remote bundle source (HTTP, NATS); each is retried.', sum.policy.fetchFailures)
+  if (sum.policy.lastFetchSeconds > 0) {
+    single(
+      'verdict_bundle_last_fetch_timestamp_seconds',
+      'gauge',
+      'Unix time of the last good contact with the remote bundle source (a bundle delivered or the active one confirmed); the stalest worker under --workers.',
+      sum.policy.lastFetchSeconds,
+    )
+  }
 
   if (workers !== undefined) {
     single('verdict_workers', 'gauge', 'Sidecar worker processes configured (--workers).', workers.configured)

@@ -107,6 +107,10 @@ describe('serve --bundle https://…', () => {
       server.handler = (_req, res) => void res.writeHead(500).end()
       await waitFor('a failed poll', () => first.lines.slice(failed).some((l) => l.msg === 'bundle fetch failed'))
       expect(await first.check()).toMatchObject({ allow: true, policyRevision: 'r2' })
+      // The scrape shows the failures and when the source last answered well.
+      const s = first.sidecar.snapshot()
+      expect(s.policy.fetchFailures).toBeGreaterThanOrEqual(2) // the 503s at start and the 500
+      expect(s.policy.lastFetchSeconds).toBeGreaterThan(0)
       // Every request carried the token from the environment.
       expect(new Set(server.requests.map((r) => r.authorization))).toEqual(new Set(['Bearer s3cret']))
     } finally {

@@ -67,6 +67,27 @@ describe('SidecarMetrics', () => {
 })
 
 describe('renderMetrics', () => {
+  it('counts failed contacts with a remote bundle source, and reports the stalest good one over workers', () => {
+    const a = new SidecarMetrics()
+    const b = new SidecarMetrics()
+    // A file source never reports: no timestamp gauge, zero failures.
+    let f = parseExposition(renderMetrics([{ snapshot: a.snapshot(sources) }]))
+    expect(sampleValue(f, 'verdict_bundle_fetch_failures_total')).toBe(0)
+    expect(f.has('verdict_bundle_last_fetch_timestamp_seconds')).toBe(false)
+    const before = Date.now() / 1000
+    a.bundleFetch(false)
+    a.bundleFetch(true)
+    b.bundleFetch(false)
+    const sa = a.snapshot(sources)
+    const sb = b.snapshot(sources)
+    sb.policy.lastFetchSeconds = before - 600 // worker b last reached its source ten minutes ago
+    f = parseExposition(renderMetrics([{ snapshot: sa, worker: 0 }, { snapshot: sb, worker: 1 }]))
+    expect(sampleValue(f, 'verdict_bundle_fetch_failures_total')).toBe(2)
+    expect(sampleValue(f, 'verdict_bundle_last_fetch_timestamp_seconds')).toBeCloseTo(before - 600, 3)
+    f = parseExposition(renderMetrics([{ snapshot: sa }]))
+    expect(sampleValue(f, 'verdict_bundle_last_fetch_timestamp_seconds')).toBeGreaterThanOrEqual(Math.floor(before))
+  })
+
   it('sums workers, labels the policy revision per worker and escapes label values', () => {
     const a = new SidecarMetrics()
     const b = new SidecarMetrics()

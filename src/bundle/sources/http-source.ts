@@ -115,6 +115,7 @@ export class HttpBundleSource implements BundleSource {
       this.#failures++
       const retryInMs = backoffDelay(this.#failures, this.#o.backoffMinMs, this.#o.backoffMaxMs)
       this.#schedule(retryInMs)
+      sink.failed?.(err)
       this.#logger.warn('bundle fetch failed', {
         source: this.kind,
         bundle: this.location,

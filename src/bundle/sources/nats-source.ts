@@ -137,6 +137,7 @@ export class NatsBundleSource implements BundleSource {
         if (this.#stopped) break
         this.#failures++
         const retryInMs = backoffDelay(this.#failures, this.#o.backoffMinMs, this.#o.backoffMaxMs)
+        this.#sink?.failed?.(err)
         this.#logger.warn('bundle source failed', { ...this.#fields(), error: err, failures: this.#failures, retry_in_ms: retryInMs })
         await this.#sleeper.sleep(retryInMs)
       }
@@ -252,6 +253,7 @@ export class NatsBundleSource implements BundleSource {
       // A size over the limit stays over it: wait for the object to change instead.
       const retry = !(err instanceof BundleError && err.code === BundleErrorCode.TooLarge)
       const retryInMs = backoffDelay(this.#downloadFailures, this.#o.backoffMinMs, this.#o.backoffMaxMs)
+      this.#sink?.failed?.(err)
       this.#logger.warn('bundle fetch failed', {
         ...this.#fields(),
         reason,

@@ -48,6 +48,8 @@ export interface BundleSink {
    * new `etag` (a 304 may carry one) is adopted for the next request.
    */
   unchanged(etag?: string): void
+  /** The source could not reach its server or download the bundle (it retries by itself). */
+  failed?(error: unknown): void
 }
 
 /** The logger a source writes to: the sidecar's JSON-lines logger fits. */

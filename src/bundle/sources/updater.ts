@@ -34,6 +34,11 @@ export interface BundleUpdaterOptions {
    */
   activate(input: BundleInput): Promise<ActivatedBundle>
   logger: BundleLogger
+  /**
+   * Told of every contact with a remote source: true when it delivered a bundle or confirmed
+   * the active one, false when it failed. For metrics; never throws.
+   */
+  onFetch?(ok: boolean): void
 }
 
 interface Active extends ActiveBundle {
@@ -88,7 +93,12 @@ export class BundleUpdater implements BundleSink {
   }
 
   offer(fetched: FetchedBundle): Promise<boolean> {
+    if (fetched.input.kind === 'archive') this.#o.onFetch?.(true)
     return this.#serially(() => this.#activate(fetched))
+  }
+
+  failed(): void {
+    this.#o.onFetch?.(false)
   }
 
   active(): ActiveBundle | undefined {
@@ -97,6 +107,7 @@ export class BundleUpdater implements BundleSink {
   }
 
   unchanged(etag?: string): void {
+    this.#o.onFetch?.(true)
     const a = this.#active
     if (a === undefined) return
     if (etag !== undefined) a.etag = etag
