@@ -249,11 +249,25 @@ class Turn {
     const calls = this.#calls
     if (calls.length > 0) {
       this.#calls = []
-      for (let i = 0; i < calls.length; i++) calls[i]!.conn.dispatch(calls[i]!)
+      for (let i = 0; i < calls.length; i++) {
+        // dispatch() answers its own failures; a throw here is a defect, and must not cost the
+        // other calls of the turn their answers or the flush.
+        try {
+          calls[i]!.conn.dispatch(calls[i]!)
+        } catch (err) {
+          calls[i]!.conn.defect(calls[i]!, err)
+        }
+      }
     }
     const dirty = this.#dirty
     this.#dirty = []
-    for (let i = 0; i < dirty.length; i++) dirty[i]!.flush()
+    for (let i = 0; i < dirty.length; i++) {
+      try {
+        dirty[i]!.flush()
+      } catch (err) {
+        dirty[i]!.defect(undefined, err)
+      }
+    }
   }
 }
 
@@ -938,6 +952,13 @@ export class Connection {
     }
     this.#queueMessage(stream, message)
     this.#queueTrailers(stream, TRAILERS_OK)
+  }
+
+  /** A defect outside the handlers: reported, the call (if any) answered INTERNAL, or the connection closed. */
+  defect(stream: H2Stream | undefined, err: unknown): void {
+    this.#options.onHandlerError(stream?.path ?? '(connection)', err)
+    if (stream !== undefined) this.sendStatus(stream, GrpcStatus.INTERNAL, 'internal error')
+    else this.destroy()
   }
 
   #failed(stream: H2Stream, err: unknown): void {
