@@ -20,6 +20,7 @@ import { Server, ServerCredentials, status as Status } from '@grpc/grpc-js'
 import type {
   MethodDefinition,
   sendUnaryData,
+  ServerDuplexStream,
   ServerUnaryCall,
   ServerWritableStream,
   ServiceDefinition,
@@ -41,9 +42,15 @@ import {
   CheckRequestSchema,
   CheckResponseSchema,
 } from '../gen/verdict/v1/authorizer_pb.js'
+import { file_envoy_service_auth_v3_external_auth } from '../gen/envoy/service/auth/v3/external_auth_pb.js'
+import { file_grpc_health_v1_health } from '../gen/grpc/health/v1/health_pb.js'
+import { file_grpc_reflection_v1_reflection } from '../gen/grpc/reflection/v1/reflection_pb.js'
+import { file_grpc_reflection_v1alpha_reflection } from '../gen/grpc/reflection/v1alpha/reflection_pb.js'
+import { file_verdict_v1_authorizer } from '../gen/verdict/v1/authorizer_pb.js'
 import type { Authorizer } from './authorizer.js'
 import { listenGrpc } from './h2/server.js'
 import type { Method, RpcStatus, ServerStreamCall } from './h2/server.js'
+import { Reflection, REFLECTION_SERVICES } from './reflection.js'
 import { createExtAuthzHandler, defaultExtAuthzOptions, EXT_AUTHZ_SERVICE } from './ext-authz.js'
 import type { ExtAuthzOptions } from './ext-authz.js'
 import { HealthState, ServingStatus } from './health.js'
@@ -166,6 +173,20 @@ export const extAuthzServiceDefinition: ServiceDefinition = {
 /** The gRPC server implementations {@link startGrpcServer} can run. */
 export const GRPC_TRANSPORTS = ['verdict', 'grpc-js'] as const
 export type GrpcTransport = (typeof GRPC_TRANSPORTS)[number]
+
+/** Server reflection over the services served (Authorizer, Health, ext_authz when on, reflection). */
+function reflectionFor(extAuthz: boolean): Reflection {
+  return new Reflection(
+    [AUTHORIZER_SERVICE, HEALTH_SERVICE, ...(extAuthz ? [EXT_AUTHZ_SERVICE] : []), ...REFLECTION_SERVICES],
+    [
+      file_verdict_v1_authorizer,
+      file_grpc_health_v1_health,
+      ...(extAuthz ? [file_envoy_service_auth_v3_external_auth] : []),
+      file_grpc_reflection_v1_reflection,
+      file_grpc_reflection_v1alpha_reflection,
+    ],
+  )
+}
 
 /** What {@link startGrpcServer} needs. */
 export interface GrpcServerOptions {
@@ -447,6 +468,33 @@ async function startVerdict(options: GrpcServerOptions): Promise<GrpcServerHandl
     },
   })
 
+  // Reflection: one answer per request on a bidirectional stream, for grpcurl and friends.
+  const reflection = reflectionFor(extAuthz.enabled)
+  const reflecting = new Set<ServerStreamCall>()
+  const reflect: Method = {
+    kind: 'bidi',
+    open(call) {
+      reflecting.add(call)
+      call.onCancel(() => reflecting.delete(call))
+      call.onMessage((bytes) => {
+        let answer: Uint8Array
+        try {
+          answer = reflection.answer(bytes)
+        } catch {
+          reflecting.delete(call)
+          call.end(INVALID_REQUEST)
+          return
+        }
+        call.write(answer)
+      })
+      call.onEnd(() => {
+        reflecting.delete(call)
+        call.end()
+      })
+    },
+  }
+  for (const service of REFLECTION_SERVICES) methods.set(`/${service}/ServerReflectionInfo`, reflect)
+
   const listener = await listenGrpc({
     address: options.address,
     methods,
@@ -466,6 +514,8 @@ async function startVerdict(options: GrpcServerOptions): Promise<GrpcServerHandl
         unwatch()
         call.end()
       }
+      for (const call of reflecting) call.end()
+      reflecting.clear()
       return listener.stop(graceMs)
     },
   }
@@ -537,6 +587,46 @@ async function startGrpcJs(options: GrpcServerOptions): Promise<GrpcServerHandle
   }
   server.addService(healthServiceDefinition, healthImpl)
 
+  // Reflection, as on Verdict's transport: raw bytes in and out, answered by `Reflection`.
+  const reflection = reflectionFor(extAuthz.enabled)
+  const reflecting = new Set<ServerDuplexStream<Buffer, Buffer>>()
+  for (const service of REFLECTION_SERVICES) {
+    const identity = (b: Buffer): Buffer => b
+    server.addService(
+      {
+        ServerReflectionInfo: {
+          path: `/${service}/ServerReflectionInfo`,
+          requestStream: true,
+          responseStream: true,
+          requestSerialize: identity,
+          requestDeserialize: identity,
+          responseSerialize: identity,
+          responseDeserialize: identity,
+        },
+      },
+      {
+        ServerReflectionInfo: (call: ServerDuplexStream<Buffer, Buffer>) => {
+          reflecting.add(call)
+          const done = (): void => void reflecting.delete(call)
+          call.on('data', (bytes: Buffer) => {
+            try {
+              call.write(asBuffer(reflection.answer(bytes)))
+            } catch {
+              done()
+              call.emit('error', { code: Status.INVALID_ARGUMENT, details: INVALID_REQUEST.details })
+            }
+          })
+          call.on('end', () => {
+            done()
+            call.end()
+          })
+          call.on('cancelled', done)
+          call.on('error', done)
+        },
+      },
+    )
+  }
+
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(options.address, ServerCredentials.createInsecure(), (err, p) => {
       if (err !== null) reject(err)
@@ -554,6 +644,8 @@ async function startGrpcJs(options: GrpcServerOptions): Promise<GrpcServerHandle
     stop: (graceMs = 5000) =>
       new Promise<void>((resolve) => {
         for (const call of watches) call.end()
+        for (const call of reflecting) call.end()
+        reflecting.clear()
         watches.clear()
         // Unary calls get the grace period to finish; then the rest is cut.
         const timer = setTimeout(() => {

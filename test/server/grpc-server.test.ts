@@ -15,6 +15,12 @@ import {
   HealthCheckResponseSchema,
 } from '../../src/gen/grpc/health/v1/health_pb.js'
 import type { HealthCheckResponse } from '../../src/gen/grpc/health/v1/health_pb.js'
+import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt'
+import {
+  ServerReflectionRequestSchema,
+  ServerReflectionResponseSchema,
+} from '../../src/gen/grpc/reflection/v1/reflection_pb.js'
+import type { ServerReflectionRequest, ServerReflectionResponse } from '../../src/gen/grpc/reflection/v1/reflection_pb.js'
 import { CheckRequestSchema, CheckResponseSchema } from '../../src/gen/verdict/v1/authorizer_pb.js'
 import {
   AUTHORIZER_SERVICE,
@@ -252,6 +258,51 @@ describe.each(GRPC_TRANSPORTS)('%s transport', (transport) => {
       } finally {
         c.close()
       }
+    })
+
+    it('answers server reflection (v1 and v1alpha): services, and files by symbol with their imports', async () => {
+      const ask = (service: string, questions: ServerReflectionRequest['messageRequest'][]): Promise<ServerReflectionResponse[]> => {
+        const c = new Client(server.address, credentials.createInsecure())
+        return new Promise((resolve, reject) => {
+          const call = c.makeBidiStreamRequest(`/${service}/ServerReflectionInfo`, (b: Buffer) => b, (b: Buffer) => b)
+          const answers: ServerReflectionResponse[] = []
+          call.on('data', (b: Buffer) => answers.push(fromBinary(ServerReflectionResponseSchema, b)))
+          call.on('error', reject)
+          call.on('end', () => {
+            c.close()
+            resolve(answers)
+          })
+          for (const q of questions) call.write(Buffer.from(toBinary(ServerReflectionRequestSchema, create(ServerReflectionRequestSchema, { messageRequest: q }))))
+          call.end()
+        })
+      }
+      for (const service of ['grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection']) {
+        const [list, file, missing] = await ask(service, [
+          { case: 'listServices', value: '' },
+          { case: 'fileContainingSymbol', value: 'verdict.v1.Authorizer.Check' },
+          { case: 'fileContainingSymbol', value: 'nope.Nope' },
+        ])
+        expect(list!.messageResponse.case).toBe('listServicesResponse')
+        const names = list!.messageResponse.case === 'listServicesResponse' ? list!.messageResponse.value.service.map((x) => x.name) : []
+        expect(names).toEqual(expect.arrayContaining([AUTHORIZER_SERVICE, 'grpc.health.v1.Health', 'envoy.service.auth.v3.Authorization', service]))
+        expect(file!.messageResponse.case).toBe('fileDescriptorResponse')
+        const files = file!.messageResponse.case === 'fileDescriptorResponse' ? file!.messageResponse.value.fileDescriptorProto.map((b) => fromBinary(FileDescriptorProtoSchema, b)) : []
+        expect(files[0]!.name).toBe('verdict/v1/authorizer.proto')
+        expect(files[0]!.service[0]!.method.map((m) => m.name)).toEqual(['Check', 'BatchCheck'])
+        expect(files.map((f) => f.name)).toContain('google/protobuf/struct.proto')
+        expect(missing!.messageResponse).toMatchObject({ case: 'errorResponse', value: { errorCode: 5 } })
+      }
+      // A request that is not a protobuf message ends the stream with INVALID_ARGUMENT.
+      const c = new Client(server.address, credentials.createInsecure())
+      const status = await new Promise<number>((resolve) => {
+        const call = c.makeBidiStreamRequest('/grpc.reflection.v1.ServerReflection/ServerReflectionInfo', (b: Buffer) => b, (b: Buffer) => b)
+        call.on('data', () => {})
+        call.on('error', (e: ServiceError) => resolve(e.code))
+        call.on('end', () => resolve(-1))
+        call.write(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]))
+      })
+      c.close()
+      expect(status).toBe(Status.INVALID_ARGUMENT)
     })
 
     it('turns an evaluation error into an EVALUATION_ERROR deny', async () => {

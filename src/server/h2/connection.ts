@@ -5,7 +5,8 @@
  * clients speak it on loopback and unix sockets): the connection preface, SETTINGS, HEADERS and
  * CONTINUATION (HPACK, `hpack.ts`), DATA with flow control both ways, RST_STREAM, PING,
  * WINDOW_UPDATE, GOAWAY; PRIORITY is read and ignored, unknown frame types are ignored, and
- * PUSH_PROMISE from a client is a protocol error. Requests are gRPC (the gRPC over HTTP/2
+ * PUSH_PROMISE from a client is a protocol error. Calls are unary, server-streaming or
+ * bidirectional. Requests are gRPC (the gRPC over HTTP/2
  * protocol): POST, `content-type: application/grpc…`, length-prefixed messages, `grpc-encoding`
  * identity/gzip/deflate, `grpc-timeout`; answers are HEADERS, DATA and trailers, or a
  * Trailers-Only error.
@@ -102,7 +103,21 @@ export interface ServerStreamMethod {
   open(request: Buffer, call: ServerStreamCall): void
 }
 
-export type Method = UnaryMethod | ServerStreamMethod
+/** A bidirectional-streaming call: request messages in as they come, answers out through the call. */
+export interface BidiCall extends ServerStreamCall {
+  /** Receives each request message, in order (those that came before are delivered first). */
+  onMessage(listener: (message: Buffer) => void): void
+  /** Called once when the client has sent its last message. */
+  onEnd(listener: () => void): void
+}
+
+/** A bidirectional-streaming method: opened when the request headers arrive. */
+export interface BidiMethod {
+  kind: 'bidi'
+  open(call: BidiCall): void
+}
+
+export type Method = UnaryMethod | ServerStreamMethod | BidiMethod
 
 /** Limits and methods shared by the connections of one server. */
 export interface ConnectionOptions {
@@ -302,6 +317,11 @@ class H2Stream implements ServerStreamCall {
   blocked = false
   timer: NodeJS.Timeout | undefined = undefined
   cancelListeners: (() => void)[] | undefined = undefined
+  // Bidirectional streams: the handler's listeners, and what arrived before it listened.
+  messageListener: ((message: Buffer) => void) | undefined = undefined
+  endListener: (() => void) | undefined = undefined
+  early: Buffer[] | undefined = undefined
+  endDelivered = false
 
   constructor(conn: Connection, id: number, path: string, method: Method | undefined, encoding: string, timeoutMs: number, sendWindow: number) {
     this.conn = conn
@@ -328,6 +348,19 @@ class H2Stream implements ServerStreamCall {
 
   onCancel(listener: () => void): void {
     ;(this.cancelListeners ??= []).push(listener)
+  }
+
+  onMessage(listener: (message: Buffer) => void): void {
+    this.messageListener = listener
+    const early = this.early
+    this.early = undefined
+    if (early !== undefined) for (const m of early) this.conn.deliver(this, m)
+    if (this.remoteClosed && this.bytes === 0) this.conn.deliverEnd(this)
+  }
+
+  onEnd(listener: () => void): void {
+    this.endListener = listener
+    if (this.remoteClosed && this.bytes === 0 && this.early === undefined) this.conn.deliverEnd(this)
   }
 }
 
@@ -590,6 +623,7 @@ export class Connection {
         return
       }
       stream.parts.push(buf.subarray(s, e))
+      if (stream.method?.kind === 'bidi') this.#bidiMessages(stream)
     }
     if ((flags & Flag.END_STREAM) !== 0) {
       stream.remoteClosed = true
@@ -748,6 +782,9 @@ export class Connection {
       this.#reject(stream, GrpcStatus.UNIMPLEMENTED, `unknown method ${path}`)
     } else if (encoding !== '' && encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'deflate') {
       this.#reject(stream, GrpcStatus.UNIMPLEMENTED, `unsupported grpc-encoding ${encoding}`)
+    } else if (m.kind === 'bidi') {
+      // Opened now: its messages are delivered as they arrive.
+      turn.call(stream)
     } else if (endStream) {
       this.#requestComplete(stream)
     }
@@ -847,6 +884,11 @@ export class Connection {
   /** The client half-closed: check the one request message and queue the call. */
   #requestComplete(stream: H2Stream): void {
     if (stream.answered || stream.method === undefined) return
+    if (stream.method.kind === 'bidi') {
+      if (stream.bytes > 0) this.#reject(stream, GrpcStatus.INTERNAL, 'incomplete request message')
+      else if (stream.messageListener !== undefined || stream.endListener !== undefined) this.deliverEnd(stream)
+      return
+    }
     const parts = stream.parts
     const body = parts.length === 1 ? parts[0]! : parts.length === 0 ? EMPTY : Buffer.concat(parts)
     this.#release(stream)
@@ -854,13 +896,62 @@ export class Connection {
       this.#reject(stream, GrpcStatus.INTERNAL, body.length === 0 ? 'no request message' : 'incomplete request message')
       return
     }
-    const flag = body[0]!
     const length = body.readUInt32BE(1)
     if (body.length !== 5 + length) {
       this.#reject(stream, GrpcStatus.INTERNAL, body.length < 5 + length ? 'incomplete request message' : 'more than one request message on a unary call')
       return
     }
-    let message = body.subarray(5)
+    const message = this.#unframe(stream, body[0]!, body.subarray(5))
+    if (message === undefined) return
+    stream.parts.push(message)
+    turn.call(stream)
+  }
+
+  /** Takes every complete message off a bidirectional stream's buffered bytes and delivers it. */
+  #bidiMessages(stream: H2Stream): void {
+    let body = stream.parts.length === 1 ? stream.parts[0]! : Buffer.concat(stream.parts)
+    while (body.length >= 5 && !stream.answered) {
+      const length = body.readUInt32BE(1)
+      if (body.length < 5 + length) break
+      const message = this.#unframe(stream, body[0]!, body.subarray(5, 5 + length))
+      this.#buffered -= 5 + length
+      stream.bytes -= 5 + length
+      body = body.subarray(5 + length)
+      if (message === undefined) return
+      this.deliver(stream, message)
+    }
+    stream.parts = body.length === 0 ? [] : [body]
+  }
+
+  /** Delivers a request message of a bidirectional stream, or keeps it until the handler listens. */
+  deliver(stream: H2Stream, message: Buffer): void {
+    if (stream.answered || stream.closed) return
+    const listener = stream.messageListener
+    if (listener === undefined) {
+      ;(stream.early ??= []).push(message)
+      return
+    }
+    try {
+      listener(message)
+    } catch (err) {
+      this.defect(stream, err)
+    }
+  }
+
+  /** Tells a bidirectional stream's handler, once, that the client sent its last message. */
+  deliverEnd(stream: H2Stream): void {
+    if (stream.endDelivered || stream.answered || stream.closed || stream.endListener === undefined) return
+    stream.endDelivered = true
+    try {
+      stream.endListener()
+    } catch (err) {
+      this.defect(stream, err)
+    }
+  }
+
+  /** One message's payload, decompressed and checked against the size limit; undefined after answering an error. */
+  #unframe(stream: H2Stream, flag: number, payload: Buffer): Buffer | undefined {
+    let message = payload
     if (flag === 1) {
       if (stream.encoding === '' || stream.encoding === 'identity') {
         this.#reject(stream, GrpcStatus.INTERNAL, 'compressed message without grpc-encoding')
@@ -886,8 +977,7 @@ export class Connection {
       this.#reject(stream, GrpcStatus.RESOURCE_EXHAUSTED, `request message larger than max (${this.#options.maxMessageBytes} bytes)`)
       return
     }
-    stream.parts.push(message)
-    turn.call(stream)
+    return message
   }
 
   // ---- calls ----------------------------------------------------------------------------------
@@ -895,9 +985,17 @@ export class Connection {
   /** Runs a queued call (from {@link Turn}). */
   dispatch(stream: H2Stream): void {
     if (stream.closed || stream.answered) return
+    const m = stream.method!
+    if (m.kind === 'bidi') {
+      try {
+        m.open(stream)
+      } catch (err) {
+        this.#failed(stream, err)
+      }
+      return
+    }
     const request = stream.parts[0]!
     stream.parts = []
-    const m = stream.method!
     try {
       if (m.kind === 'server-stream') {
         m.open(request, stream)

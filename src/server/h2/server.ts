@@ -12,7 +12,7 @@ import { Connection } from './connection.js'
 import type { ConnectionOptions, Method } from './connection.js'
 
 export { GrpcStatus } from './connection.js'
-export type { Call, Method, RpcStatus, ServerStreamCall, ServerStreamMethod, UnaryMethod } from './connection.js'
+export type { BidiCall, BidiMethod, Call, Method, RpcStatus, ServerStreamCall, ServerStreamMethod, UnaryMethod } from './connection.js'
 
 /** Default SETTINGS_MAX_CONCURRENT_STREAMS per connection. */
 export const DEFAULT_MAX_CONCURRENT_STREAMS = 1024

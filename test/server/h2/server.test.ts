@@ -26,6 +26,17 @@ const cancelled: string[] = []
 let slowRelease: (() => void) | undefined
 
 const methods = new Map<string, Method>([
+  [
+    '/test.Echo/Chat',
+    {
+      kind: 'bidi',
+      open: (call) => {
+        let n = 0
+        call.onMessage((m) => call.write(Buffer.concat([Buffer.from(`${++n}:`), m])))
+        call.onEnd(() => call.end({ code: n === 0 ? Status.INVALID_ARGUMENT : 0, details: n === 0 ? 'said nothing' : '' }))
+      },
+    },
+  ],
   ['/test.Echo/Echo', { kind: 'unary', handle: (req) => req }],
   ['/test.Echo/Big', { kind: 'unary', handle: (req) => Buffer.alloc(req.readUInt32BE(0), 0x5a) }],
   [
@@ -219,6 +230,57 @@ describe('h2 transport with real clients', () => {
       })
       req.close(h2c.NGHTTP2_CANCEL)
       await waitUntil(() => cancelled.includes('watch'))
+    } finally {
+      session.close()
+    }
+  })
+
+  it('streams both ways: each message is answered before the client sends the next', async () => {
+    const session = h2connect(`http://${server.address}`)
+    try {
+      const req = session.request({ ':method': 'POST', ':path': '/test.Echo/Chat', 'content-type': 'application/grpc', te: 'trailers' })
+      let trailers: IncomingHttpHeaders = {}
+      req.on('trailers', (t) => (trailers = t))
+      const received: string[] = []
+      let pending = Buffer.alloc(0)
+      const next = () =>
+        new Promise<string>((resolve) => {
+          const take = (): boolean => {
+            if (pending.length < 5 || pending.length < 5 + pending.readUInt32BE(1)) return false
+            const n = pending.readUInt32BE(1)
+            const m = pending.subarray(5, 5 + n).toString()
+            pending = pending.subarray(5 + n)
+            received.push(m)
+            resolve(m)
+            return true
+          }
+          if (take()) return
+          const onData = (c: Buffer) => {
+            pending = Buffer.concat([pending, c])
+            if (take()) req.off('data', onData)
+          }
+          req.on('data', onData)
+        })
+      // Two messages in one DATA frame, then one split over two writes.
+      req.write(Buffer.concat([grpcFrame(Buffer.from('a')), grpcFrame(Buffer.from('b'))]))
+      expect(await next()).toBe('1:a')
+      expect(await next()).toBe('2:b')
+      const c = grpcFrame(Buffer.from('ccc'))
+      req.write(c.subarray(0, 3))
+      await new Promise((r) => setTimeout(r, 20))
+      req.write(c.subarray(3))
+      expect(await next()).toBe('3:ccc')
+      const ended = new Promise((resolve) => req.on('end', resolve))
+      req.on('data', () => {})
+      req.end()
+      await ended
+      expect(trailers['grpc-status']).toBe('0')
+      // Headers and END_STREAM at once: the handler still learns the stream ended.
+      const empty = await h2request(session, { ':path': '/test.Echo/Chat' })
+      expect(empty.headers['grpc-status'] ?? empty.trailers['grpc-status']).toBe(String(Status.INVALID_ARGUMENT))
+      // A partial message when the client ends is INTERNAL.
+      const partial = await h2request(session, { ':path': '/test.Echo/Chat' }, grpcFrame(Buffer.from('xyz')).subarray(0, 6))
+      expect(partial.headers['grpc-status'] ?? partial.trailers['grpc-status']).toBe(String(Status.INTERNAL))
     } finally {
       session.close()
     }
