@@ -457,11 +457,6 @@ export class Connection {
     return this.#peer
   }
 
-  /** Streams in flight. */
-  get activeStreams(): number {
-    return this.#streams.size
-  }
-
   /**
    * Graceful close: GOAWAY (no new streams), and the connection closes when the streams in flight
    * are answered.

@@ -13,6 +13,7 @@ import { gzipSync } from 'node:zlib'
 import { Client, credentials, Metadata, status as Status } from '@grpc/grpc-js'
 import type { ServiceError } from '@grpc/grpc-js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { encodeGrpcMessage, parseGrpcTimeout } from '../../../src/server/h2/connection.js'
 import { encodeHeaderBlock, HpackDecoder } from '../../../src/server/h2/hpack.js'
 import { listenGrpc } from '../../../src/server/h2/server.js'
 import type { GrpcListener, Method, ServerStreamCall } from '../../../src/server/h2/server.js'
@@ -312,6 +313,24 @@ describe('h2 transport with real clients', () => {
         s.on('error', reject)
       }),
     ).rejects.toMatchObject({ code: 'ECONNREFUSED' })
+  })
+})
+
+describe('gRPC header values', () => {
+  it('reads grpc-timeout in every unit, rounding sub-millisecond ones up, and ignores malformed ones', () => {
+    expect(parseGrpcTimeout('2H')).toBe(7_200_000)
+    expect(parseGrpcTimeout('3M')).toBe(180_000)
+    expect(parseGrpcTimeout('5S')).toBe(5000)
+    expect(parseGrpcTimeout('250m')).toBe(250)
+    expect(parseGrpcTimeout('1500u')).toBe(2)
+    expect(parseGrpcTimeout('1n')).toBe(1)
+    for (const bad of ['', '5', 'S', '123456789S', '-1S', '1.5S', '5s']) expect(parseGrpcTimeout(bad), bad).toBe(0)
+  })
+
+  it('percent-encodes grpc-message as UTF-8 outside printable ASCII, and the percent sign', () => {
+    expect(encodeGrpcMessage('plain text')).toBe('plain text')
+    expect(encodeGrpcMessage('100% «ok»\n')).toBe('100%25 %C2%ABok%C2%BB%0A')
+    expect(encodeGrpcMessage('x'.repeat(5000))).toHaveLength(1024)
   })
 })
 
