@@ -96,7 +96,8 @@ Options (each also as VERDICT_<NAME> env var or a key in the config file; flags 
                             auto: one per CPU); a supervising primary restarts any that dies
   --http <host:port|off>    operations HTTP: /metrics (Prometheus), /healthz, /readyz
                             (default 127.0.0.1:9464; with --workers, served by the primary)
-  --authzen <host:port|off> AuthZEN 1.0 API over HTTP: POST /access/v1/evaluation(s),
+  --authzen <address|off>   AuthZEN 1.0 API over HTTP, on host:port or unix:///path.sock:
+                            POST /access/v1/evaluation(s),
                             GET /.well-known/authzen-configuration (default off; with --workers,
                             served by every worker on the one port). The end user's access
                             token goes in subject.properties.access_token; subject.id must be

@@ -623,7 +623,9 @@ export function loadServeConfig(sources: ConfigSources): ServeConfig {
   }
   const authzen = str(SETTINGS.authzen, false)
   if (authzen !== undefined && authzen !== 'off') {
-    if (parseHostPort(authzen) === undefined) invalid(raw(SETTINGS.authzen).key, `must be host:port or off (got ${authzen})`)
+    if (parseHostPort(authzen) === undefined && !/^unix:(\/\/)?\S+$/.test(authzen)) {
+      invalid(raw(SETTINGS.authzen).key, `must be host:port, unix:///path/to.sock or off (got ${authzen})`)
+    }
     config.authzen = authzen
   }
   const verification = bundleVerification()

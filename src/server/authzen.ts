@@ -29,7 +29,7 @@ import type { JsonObject, JsonValue } from '@bufbuild/protobuf'
 import type { Authorizer, CheckIn, CheckResult } from './authorizer.js'
 import { RequestError } from './authorizer.js'
 import { DECISION_CODE_NAMES } from './codes.js'
-import { hostPort, listenOn, parseHostPort } from './listen.js'
+import { hostPort, listenOn, parseListenAddress } from './listen.js'
 import type { Logger } from './logger.js'
 import type { AuthzenErrorStatus, SidecarMetrics } from './metrics.js'
 
@@ -122,7 +122,7 @@ export interface AuthzenServerOptions {
 
 /** A running AuthZEN listener. */
 export interface AuthzenServerHandle {
-  /** The address actually bound, `host:port`. */
+  /** The address actually bound, `host:port`, or the `unix:` address as given. */
   address: string
   port: number
   /**
@@ -428,8 +428,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true })
  * const authzen = await startAuthzenServer({ address: '127.0.0.1:9191', authorizer, logger, maxBodyBytes: 4 << 20, maxBatchItems: 1000 })
  */
 export async function startAuthzenServer(options: AuthzenServerOptions): Promise<AuthzenServerHandle> {
-  const hp = parseHostPort(options.address)
-  if (hp === undefined) throw new TypeError(`authzen address must be host:port (got ${options.address})`)
+  const where = parseListenAddress(options.address)
   const { authorizer, logger, maxBodyBytes, maxBatchItems, metrics } = options
   let stopping = false
   let bound = ''
@@ -591,11 +590,12 @@ export async function startAuthzenServer(options: AuthzenServerOptions): Promise
     socket.destroy()
   })
 
-  const port = await listenOn(server, hp, (err) => logger.error('authzen listener failed', { error: err }))
-  bound = hostPort(hp.host, port)
+  const port = await listenOn(server, where, (err) => logger.error('authzen listener failed', { error: err }))
+  // On a unix socket the metadata's URLs name the Host the client sent (curl --unix-socket: localhost).
+  bound = 'path' in where ? 'localhost' : hostPort(where.host, port)
   let stopped: Promise<void> | undefined
   return {
-    address: bound,
+    address: 'path' in where ? options.address : bound,
     port,
     stop(graceMs = 0) {
       stopped ??= new Promise<void>((resolve) => {

@@ -16,6 +16,18 @@ export function parseHostPort(address: string): { host: string; port: number } |
   return { host: (m[1] ?? m[2])!, port }
 }
 
+/** Where to listen: `{ path }` for a unix socket, `{ host, port }` for TCP. */
+export function parseListenAddress(address: string): { path: string } | { host: string; port: number } {
+  if (address.startsWith('unix:')) {
+    const path = address.startsWith('unix://') ? address.slice('unix://'.length) : address.slice('unix:'.length)
+    if (path === '') throw new Error(`no socket path in ${address}`)
+    return { path }
+  }
+  const hp = parseHostPort(address)
+  if (hp === undefined) throw new Error(`address must be host:port or unix:path, got ${JSON.stringify(address)}`)
+  return hp
+}
+
 /**
  * Binds `server` to a TCP `{ host, port }` (port 0 picks one) or a unix socket `{ path }`, and
  * resolves with the TCP port bound (0 on a unix socket). A bind error (EADDRINUSE, EACCES)

@@ -54,12 +54,16 @@ const flags = (extra: Record<string, string>) => ({
   ...extra,
 })
 
-/** One POST on a connection of its own (`Connection: close`), so node:cluster hands each to a worker. */
+/**
+ * One POST on a connection of its own (`Connection: close`), so node:cluster hands each to a
+ * worker. A `unix:///path` address goes over that socket, as `curl --unix-socket` would.
+ */
 function postOnce(address: string, path: string, body: string): Promise<{ status: number; body: any }> {
   return new Promise((resolve, reject) => {
+    const unix = address.startsWith('unix://') ? address.slice('unix://'.length) : undefined
     const req = httpRequest(
-      `http://${address}${path}`,
-      { method: 'POST', agent: false, headers: { 'content-type': 'application/json', connection: 'close' } },
+      unix === undefined ? `http://${address}${path}` : `http://localhost${path}`,
+      { method: 'POST', agent: false, headers: { 'content-type': 'application/json', connection: 'close' }, ...(unix && { socketPath: unix }) },
       (res) => {
         let text = ''
         res.setEncoding('utf8')
@@ -73,6 +77,25 @@ function postOnce(address: string, path: string, body: string): Promise<{ status
 }
 
 describe('startSidecar: AuthZEN', () => {
+  it('serves AuthZEN on a unix socket too', async () => {
+    const socket = `unix://${join(dir, 'authzen.sock')}`
+    const config = loadServeConfig({ flags: flags({ authzen: socket, http: 'off' }), env: {} })
+    config.audit = { output: new Writable({ write: (_c, _e, cb) => cb() }) }
+    const sidecar = await startSidecar(config, createLogger({ level: 'error', stream: { write: () => true } as never }))
+    try {
+      expect(sidecar.authzenAddress).toBe(socket)
+      const token = await issuer.mint(claims)
+      const res = await postOnce(
+        socket,
+        '/access/v1/evaluation',
+        JSON.stringify({ subject: { type: 'user', id: 'u-7', properties: { access_token: token } }, action: { name: 'read' }, resource: trade(7) }),
+      )
+      expect(res).toMatchObject({ status: 200, body: { decision: true, context: { code: 'OK' } } })
+    } finally {
+      await sidecar.stop()
+    }
+  }, 30_000)
+
   it('serves AuthZEN with the loaded bundle, audited and counted like any decision', async () => {
     const events: Record<string, any>[] = []
     const config = loadServeConfig({ flags: flags({ authzen: '127.0.0.1:0', http: '127.0.0.1:0' }), env: {} })

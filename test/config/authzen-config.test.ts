@@ -30,8 +30,8 @@ describe('loadServeConfig: authzen', () => {
   })
 
   it('names the key of a bad address', async () => {
-    expect(() => loadServeConfig({ flags: { ...required, authzen: '9191' }, env: {} })).toThrow(/--authzen: must be host:port or off \(got 9191\)/)
-    expect(() => loadServeConfig({ flags: required, env: { VERDICT_AUTHZEN: 'unix:///tmp/a.sock' } })).toThrow(/VERDICT_AUTHZEN: must be host:port or off/)
+    expect(() => loadServeConfig({ flags: { ...required, authzen: '9191' }, env: {} })).toThrow(/--authzen: must be host:port, unix:\/\/\/path\/to.sock or off \(got 9191\)/)
+    expect(loadServeConfig({ flags: required, env: { VERDICT_AUTHZEN: 'unix:///tmp/a.sock' } }).authzen).toBe('unix:///tmp/a.sock')
     const path = join(dir, 'bad.yaml')
     await writeFile(path, 'authzen: 9191\n')
     expect(() => loadServeConfig({ flags: { ...required, config: path }, env: {} })).toThrow(

@@ -7,7 +7,7 @@
 
 import { createServer } from 'node:net'
 import type { Server, Socket } from 'node:net'
-import { listenOn, parseHostPort } from '../listen.js'
+import { listenOn, parseListenAddress } from '../listen.js'
 import { Connection } from './connection.js'
 import type { ConnectionOptions, Method } from './connection.js'
 
@@ -50,18 +50,6 @@ export interface GrpcListener {
    * flight; after `graceMs` the rest are cut.
    */
   stop(graceMs: number): Promise<void>
-}
-
-/** Where to listen: `{ path }` for a unix socket, `{ host, port }` for TCP. */
-export function parseListenAddress(address: string): { path: string } | { host: string; port: number } {
-  if (address.startsWith('unix:')) {
-    const path = address.startsWith('unix://') ? address.slice('unix://'.length) : address.slice('unix:'.length)
-    if (path === '') throw new Error(`no socket path in ${address}`)
-    return { path }
-  }
-  const hp = parseHostPort(address)
-  if (hp === undefined) throw new Error(`address must be host:port or unix:path, got ${JSON.stringify(address)}`)
-  return hp
 }
 
 /**
