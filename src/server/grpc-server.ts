@@ -16,7 +16,7 @@
 import type { Http2Server } from 'node:http2'
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
 import type { DescMessage, MessageShape } from '@bufbuild/protobuf'
-import { Server, ServerCredentials, status as Status } from '@grpc/grpc-js'
+import { Metadata, Server, ServerCredentials, status as Status } from '@grpc/grpc-js'
 import type {
   MethodDefinition,
   sendUnaryData,
@@ -214,6 +214,19 @@ export interface GrpcServerHandle {
   stop(graceMs?: number): Promise<void>
 }
 
+/** The access log line of one call, at debug. */
+function logAccess(logger: Logger, method: string, peer: string, started: number, code: string): void {
+  logger.debug('rpc', { method, code, duration_ms: Math.round((performance.now() - started) * 1000) / 1000, peer })
+}
+
+/** A handler's error as the status to answer, counted in the method's error row. */
+function errorStatus(err: unknown, logger: Logger, method: string, errors: Float64Array): { code: number; details: string } {
+  const status = toServiceError(err, logger, method)
+  const code = status.code ?? Status.UNKNOWN
+  errors[code]!++
+  return { code, details: status.details ?? '' }
+}
+
 function unary<Req, Res>(
   name: string,
   handler: (req: Req) => Res | Promise<Res>,
@@ -288,19 +301,14 @@ function unary<Req, Res>(
   }
 
   function ok(call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>, started: number, res: Res): void {
-    if (debug) access(call, name, started, 'OK')
+    if (debug) logAccess(logger, name, call.getPeer(), started, 'OK')
     callback(null, res)
   }
 
   function failed(call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>, started: number, err: unknown): void {
-    const status = toServiceError(err, logger, name)
-    errors[status.code ?? Status.UNKNOWN]!++
-    if (debug) access(call, name, started, Status[status.code ?? Status.UNKNOWN] ?? 'UNKNOWN')
-    callback(status)
-  }
-
-  function access(call: ServerUnaryCall<Req, Res>, method: string, started: number, code: string): void {
-    logger.debug('rpc', { method, code, duration_ms: Math.round((performance.now() - started) * 1000) / 1000, peer: call.getPeer() })
+    const status = errorStatus(err, logger, name, errors)
+    if (debug) logAccess(logger, name, call.getPeer(), started, Status[status.code] ?? 'UNKNOWN')
+    callback({ ...status, metadata: new Metadata() })
   }
 }
 
@@ -355,14 +363,9 @@ function bytesMethod<Req, Res>(
 ): Method {
   const debug = logger.isEnabled?.('debug') ?? true
   const failed = (err: unknown, peer: string, started: number): RpcStatus => {
-    const status = toServiceError(err, logger, name)
-    const code = status.code ?? Status.UNKNOWN
-    errors[code]!++
-    if (debug) access(name, peer, started, Status[code] ?? 'UNKNOWN')
-    return { code, details: status.details ?? '' }
-  }
-  const access = (method: string, peer: string, started: number, code: string): void => {
-    logger.debug('rpc', { method, code, duration_ms: Math.round((performance.now() - started) * 1000) / 1000, peer })
+    const status = errorStatus(err, logger, name, errors)
+    if (debug) logAccess(logger, name, peer, started, Status[status.code] ?? 'UNKNOWN')
+    return status
   }
   return {
     kind: 'unary',
@@ -385,7 +388,7 @@ function bytesMethod<Req, Res>(
       if (out instanceof Promise) {
         return out.then(
           (res) => {
-            if (debug) access(name, call.peer, started, 'OK')
+            if (debug) logAccess(logger, name, call.peer, started, 'OK')
             return encode(res)
           },
           (err: unknown) => {
@@ -393,7 +396,7 @@ function bytesMethod<Req, Res>(
           },
         )
       }
-      if (debug) access(name, call.peer, started, 'OK')
+      if (debug) logAccess(logger, name, call.peer, started, 'OK')
       return encode(out)
     },
   }
